@@ -1,0 +1,7 @@
+//! The integration tests: one binary (ripgrep's layout), each module a
+//! concern, all running the real kexecctl binary.
+
+mod dispatch;
+mod reader_properties;
+mod shell_vs_dash;
+mod util;

@@ -13,6 +13,7 @@
 
 pub mod applet;
 pub mod applets;
+pub mod boot;
 pub mod cli;
 pub mod config;
 pub mod error;

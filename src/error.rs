@@ -112,6 +112,12 @@ impl Error {
         self
     }
 
+    /// Rewrites the message, keeping code and location.
+    pub fn with_message(mut self, f: impl FnOnce(&str) -> String) -> Self {
+        self.message = f(&self.message);
+        self
+    }
+
     /// An I/O error on `path`, with the exit code an admin expects: a missing
     /// file is "not installed", a permission problem "insufficient privilege".
     pub fn io(path: &Path, err: &io::Error) -> Self {

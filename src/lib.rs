@@ -17,4 +17,8 @@ pub mod boot;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod image;
+pub mod loader;
 pub mod root;
+pub mod state;
+pub mod sys;

@@ -1,0 +1,656 @@
+//! Loads a kernel (for a kexec reboot, or as the crash kernel) — the one
+//! implementation both the Debian and the kdump paths use.
+//!
+//! [`preflight`] checks everything that can be checked before a syscall:
+//! the files exist and are regular, the kernel's format is one the running
+//! kernel can load, the command line fits the new kernel's limit, kexec is
+//! not disabled, an unsigned kernel is not offered to a locked-down kernel.
+//! [`load`] then calls `kexec_file_load` with the original file descriptors
+//! (so IMA and signature checks see the real files), and maps any errno to a
+//! message that says what to do. Only where the file syscall cannot serve
+//! (ENOSYS, a format the kernel rejects and kexecctl cannot unwrap) does it
+//! hand the load to `/sbin/kexec`, and says so.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, ExitCode, IoResultExt, Result};
+use crate::image::{self, Format};
+use crate::root::Root;
+use crate::state::KexecState;
+use crate::sys::{Errno, KEXEC_FILE_DEBUG, KEXEC_FILE_ON_CRASH, Kexec, errno_name};
+
+/// Where kexec-tools' binary may be, for the fallback.
+const KEXEC_TOOLS: &[&str] = &["/sbin/kexec", "/usr/sbin/kexec"];
+
+/// What to load. Paths are inside the root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadSpec {
+    pub kernel: PathBuf,
+    /// Loaded as one initramfs, concatenated in this order (as GRUB does).
+    pub initrds: Vec<PathBuf>,
+    pub cmdline: String,
+    /// Load as the crash (kdump) kernel.
+    pub crash: bool,
+    /// Ask the kernel to log its loader decisions (KEXEC_FILE_DEBUG).
+    pub debug: bool,
+    /// Extra options for `/sbin/kexec` when the load is delegated to it.
+    pub kexec_tools_args: Vec<String>,
+    /// Delegate to `/sbin/kexec` even when kexecctl could load natively
+    /// (options only kexec-tools understands were asked for).
+    pub force_kexec_tools: Option<String>,
+}
+
+impl LoadSpec {
+    pub fn new(
+        kernel: impl Into<PathBuf>,
+        initrds: Vec<PathBuf>,
+        cmdline: impl Into<String>,
+    ) -> Self {
+        LoadSpec {
+            kernel: kernel.into(),
+            initrds,
+            cmdline: cmdline.into(),
+            crash: false,
+            debug: false,
+            kexec_tools_args: Vec::new(),
+            force_kexec_tools: None,
+        }
+    }
+}
+
+/// How a load is (to be) done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "method")]
+pub enum Method {
+    /// `kexec_file_load`, directly.
+    KexecFileLoad,
+    /// `/sbin/kexec`, because of `reason`.
+    KexecTools { program: PathBuf, reason: String },
+}
+
+/// A load that passed the pre-flight checks.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub spec: LoadSpec,
+    pub format: Format,
+    kernel_host: PathBuf,
+    initrd_hosts: Vec<PathBuf>,
+    /// arm64 `Image.gz`: decompress before loading.
+    gunzip: bool,
+    pub method: Method,
+    /// kexec-tools under the root, for the fallback.
+    kexec_tools: Option<PathBuf>,
+}
+
+fn regular_file(root: &Root, path: &Path, what: &str) -> Result<PathBuf> {
+    let resolved = root.resolve(path).at_path(path)?;
+    let meta = std::fs::metadata(&resolved.host)
+        .map_err(|e| Error::io(path, &e).with_message(|m| format!("{what}: {m}")))?;
+    if !meta.is_file() {
+        return Err(Error::not_installed(format!("{what} is not a regular file")).in_file(path));
+    }
+    Ok(resolved.host)
+}
+
+fn read_head(host: &Path, shown: &Path) -> Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(image::HEADER_LEN);
+    File::open(host)
+        .and_then(|f| f.take(image::HEADER_LEN as u64).read_to_end(&mut head))
+        .at_path(shown)?;
+    Ok(head)
+}
+
+fn kexec_tools(root: &Root) -> Option<PathBuf> {
+    KEXEC_TOOLS
+        .iter()
+        .map(|p| root.host(p))
+        .find(|p| p.is_file())
+}
+
+/// Checks a load before any syscall. `arch` is the running kernel's
+/// architecture (`std::env::consts::ARCH` names).
+pub fn preflight(root: &Root, spec: &LoadSpec, state: &KexecState, arch: &str) -> Result<Checked> {
+    let kernel_host = regular_file(root, &spec.kernel, "the kernel image")?;
+    let initrd_hosts = spec
+        .initrds
+        .iter()
+        .map(|p| regular_file(root, p, "the initrd"))
+        .collect::<Result<Vec<_>>>()?;
+    let head = read_head(&kernel_host, &spec.kernel)?;
+    let mut format = image::inspect(&head);
+    let mut gunzip = false;
+    let delegate = |reason: String| -> Result<Method> {
+        match kexec_tools(root) {
+            Some(program) => Ok(Method::KexecTools { program, reason }),
+            None => Err(Error::not_installed(format!(
+                "{reason}, and /sbin/kexec (kexec-tools) is not installed to load it"
+            ))
+            .in_file(&spec.kernel)),
+        }
+    };
+    let mut method = Method::KexecFileLoad;
+    match (arch, &format) {
+        ("x86_64", f) if f.is_x86_64_loadable() => {}
+        ("x86_64", Format::BzImage { .. }) | ("x86_64", Format::Elf) => {
+            method = delegate(format!(
+                "kexec_file_load cannot boot this image ({}; it needs a 64-bit bzImage, boot protocol 2.12+)",
+                format.describe()
+            ))?;
+        }
+        ("aarch64", Format::Arm64Image { .. }) => {}
+        ("aarch64", Format::Gzip) => {
+            let inner = gunzip_head(&kernel_host, &spec.kernel)?;
+            format = image::inspect(&inner);
+            if !matches!(format, Format::Arm64Image { .. }) {
+                return Err(Error::not_installed(format!(
+                    "not an arm64 kernel: gzip data holding {}",
+                    format.describe()
+                ))
+                .in_file(&spec.kernel));
+            }
+            gunzip = true;
+        }
+        ("aarch64", Format::Zboot | Format::Pe { .. }) => {
+            method = delegate(format!(
+                "kexecctl cannot unwrap this image ({})",
+                format.describe()
+            ))?;
+        }
+        ("x86_64" | "aarch64", _) => {
+            return Err(Error::not_installed(format!(
+                "not a kernel image this system can boot (found {})",
+                format.describe()
+            ))
+            .in_file(&spec.kernel));
+        }
+        // Other architectures: the kernel's own loaders decide.
+        _ => {}
+    }
+    if let Some(max) = format.max_cmdline() {
+        if spec.cmdline.len() > max {
+            return Err(Error::not_configured(format!(
+                "the command line is {} bytes; this kernel accepts at most {max} through kexec \
+                 (its cmdline_size minus the 31 bytes kexec reserves)",
+                spec.cmdline.len()
+            ))
+            .in_file(&spec.kernel));
+        }
+    }
+    if spec.cmdline.contains('\0') {
+        return Err(Error::not_configured(
+            "the command line contains a NUL byte",
+        ));
+    }
+    if state.load_disabled {
+        return Err(Error::new(
+            ExitCode::Privilege,
+            "kexec is disabled until the next boot (/proc/sys/kernel/kexec_load_disabled is 1)",
+        ));
+    }
+    if state.locked_down() && format.signed() == Some(false) && method == Method::KexecFileLoad {
+        return Err(Error::new(
+            ExitCode::Privilege,
+            format!(
+                "the kernel is locked down ({}) and accepts only signed kernels, but this image \
+                 has no signature; load a kernel signed by a trusted key (distribution kernel, or \
+                 your key enrolled with mokutil)",
+                state.lockdown.as_deref().unwrap_or("?")
+            ),
+        )
+        .in_file(&spec.kernel));
+    }
+    if let Some(reason) = &spec.force_kexec_tools {
+        if method == Method::KexecFileLoad {
+            method = delegate(reason.clone())?;
+        }
+    }
+    Ok(Checked {
+        spec: spec.clone(),
+        format,
+        kernel_host,
+        initrd_hosts,
+        gunzip,
+        method,
+        kexec_tools: kexec_tools(root),
+    })
+}
+
+fn gunzip_head(host: &Path, shown: &Path) -> Result<Vec<u8>> {
+    let file = File::open(host).at_path(shown)?;
+    let mut head = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .take(image::HEADER_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::not_installed(format!("corrupt gzip data: {e}")).in_file(shown))?;
+    Ok(head)
+}
+
+/// An anonymous in-memory file holding `data` (for an unwrapped kernel or
+/// concatenated initrds). `inheritable` keeps it open across exec, for
+/// handing to `/sbin/kexec` as `/proc/self/fd/N`.
+fn memfd(name: &str, data: &mut dyn Read, inheritable: bool) -> Result<File> {
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    let flags = if inheritable {
+        MFdFlags::empty()
+    } else {
+        MFdFlags::MFD_CLOEXEC
+    };
+    let fd: OwnedFd = memfd_create(name, flags)
+        .map_err(|e| Error::failure(format!("memfd_create: {}", e.desc())))?;
+    let mut file = File::from(fd);
+    std::io::copy(data, &mut file).map_err(|e| Error::failure(format!("staging {name}: {e}")))?;
+    file.flush().ok();
+    Ok(file)
+}
+
+fn concatenated_initrds(checked: &Checked, inheritable: bool) -> Result<Option<File>> {
+    match checked.initrd_hosts.as_slice() {
+        [] => Ok(None),
+        [one] if !inheritable => Ok(Some(File::open(one).at_path(&checked.spec.initrds[0])?)),
+        hosts => {
+            let mut chain: Box<dyn Read> = Box::new(std::io::empty());
+            for (host, shown) in hosts.iter().zip(&checked.spec.initrds) {
+                chain = Box::new(chain.chain(File::open(host).at_path(shown)?));
+            }
+            memfd("kexecctl-initrd", &mut chain, inheritable).map(Some)
+        }
+    }
+}
+
+/// Loads a checked image. Returns how it was loaded.
+pub fn load(checked: &Checked, sys: &dyn Kexec, arch: &str) -> Result<Method> {
+    if let Method::KexecTools { program, reason } = &checked.method {
+        log::warn!("{reason}: loading with {} instead", program.display());
+        return load_with_kexec_tools(checked, program, sys).map(|()| checked.method.clone());
+    }
+    let spec = &checked.spec;
+    let kernel = if checked.gunzip {
+        let file = File::open(&checked.kernel_host).at_path(&spec.kernel)?;
+        memfd(
+            "kexecctl-kernel",
+            &mut flate2::read::GzDecoder::new(file),
+            false,
+        )?
+    } else {
+        File::open(&checked.kernel_host).at_path(&spec.kernel)?
+    };
+    let initrd = concatenated_initrds(checked, false)?;
+    let cmdline = CString::new(spec.cmdline.clone())
+        .map_err(|_| Error::not_configured("the command line contains a NUL byte"))?;
+    let mut flags = 0;
+    if spec.crash {
+        flags |= KEXEC_FILE_ON_CRASH;
+    }
+    if spec.debug {
+        flags |= KEXEC_FILE_DEBUG;
+    }
+    let result = sys.file_load(
+        kernel.as_fd(),
+        initrd.as_ref().map(|f| f.as_fd()),
+        &cmdline,
+        flags,
+    );
+    let errno = match result {
+        Ok(()) => return Ok(Method::KexecFileLoad),
+        Err(e) => e,
+    };
+    // The two cases the file syscall cannot serve: no such syscall, or an
+    // image format it rejects (arm64 reports a bad Image as EINVAL).
+    let unservable = errno == Errno::ENOSYS
+        || errno == Errno::ENOEXEC
+        || (errno == Errno::EINVAL && arch == "aarch64");
+    if unservable {
+        if let Some(program) = checked.kexec_tools.clone() {
+            let reason = format!(
+                "kexec_file_load failed with {} ({})",
+                errno_name(errno),
+                errno.desc()
+            );
+            log::warn!("{reason}: loading with {} instead", program.display());
+            load_with_kexec_tools(checked, &program, sys)?;
+            return Ok(Method::KexecTools { program, reason });
+        }
+    }
+    Err(explain(errno, spec))
+}
+
+fn load_with_kexec_tools(checked: &Checked, program: &Path, sys: &dyn Kexec) -> Result<()> {
+    let spec = &checked.spec;
+    let mut args: Vec<OsString> = spec.kexec_tools_args.iter().map(OsString::from).collect();
+    args.push(if spec.crash { "-p" } else { "-l" }.into());
+    let initrd = concatenated_initrds(checked, true)?;
+    if let Some(f) = &initrd {
+        use std::os::fd::AsRawFd;
+        args.push(format!("--initrd=/proc/self/fd/{}", f.as_raw_fd()).into());
+    }
+    args.push(format!("--command-line={}", spec.cmdline).into());
+    args.push(checked.kernel_host.clone().into());
+    let status = sys
+        .run(program, &args, &[])
+        .map_err(|e| Error::failure(format!("running {}: {e}", program.display())))?;
+    if status != 0 {
+        return Err(Error::failure(format!(
+            "{} {} failed with exit status {status}",
+            program.display(),
+            if spec.crash { "-p" } else { "-l" }
+        )));
+    }
+    drop(initrd);
+    Ok(())
+}
+
+/// The message and exit code for a failed `kexec_file_load`.
+pub fn explain(errno: Errno, spec: &LoadSpec) -> Error {
+    let kernel = spec.kernel.display();
+    let code = errno_name(errno);
+    let (exit, text) = match errno {
+        Errno::EPERM => (
+            ExitCode::Privilege,
+            format!(
+                "the kernel refused to load {kernel} ({code}): this needs root with CAP_SYS_BOOT \
+                 outside a container; otherwise kexec_load_disabled is set, the kexec load limit \
+                 is used up, or lockdown forbids this image"
+            ),
+        ),
+        Errno::EACCES => (
+            ExitCode::Privilege,
+            format!(
+                "the kernel refused to read {kernel} or its initrd ({code}): an IMA appraisal \
+                 policy requires a valid security.ima signature on them"
+            ),
+        ),
+        Errno::EKEYREJECTED
+        | Errno::ENOKEY
+        | Errno::ENODATA
+        | Errno::EBADMSG
+        | Errno::EMSGSIZE
+        | Errno::ENOPKG => {
+            let why = match errno {
+                Errno::EKEYREJECTED => "its signature was rejected",
+                Errno::ENOKEY => "it is signed by a key this kernel does not trust",
+                Errno::ENODATA => "it is not signed",
+                _ => "its signature is malformed or of an unsupported kind",
+            };
+            (
+                ExitCode::Privilege,
+                format!(
+                    "signature verification of {kernel} failed ({code}): {why}; with Secure Boot \
+                     or lockdown only kernels signed by a trusted key (built-in, UEFI db, MOK) \
+                     can be loaded — use the distribution's signed kernel or enrol your key \
+                     with mokutil"
+                ),
+            )
+        }
+        Errno::ENOEXEC => (
+            ExitCode::NotInstalled,
+            format!("the running kernel cannot load {kernel}: unsupported image format ({code})"),
+        ),
+        Errno::EINVAL => (
+            ExitCode::Failure,
+            format!(
+                "the kernel rejected the load of {kernel} as invalid ({code}): the command line \
+                 may be too long for the new kernel, or the image cannot be booted by kexec"
+            ),
+        ),
+        Errno::EBUSY => (
+            ExitCode::Failure,
+            format!("another kexec load or reboot is in progress ({code}); try again"),
+        ),
+        Errno::ENOMEM => (
+            ExitCode::Failure,
+            format!("not enough memory to stage {kernel} and its initrd ({code})"),
+        ),
+        Errno::EADDRNOTAVAIL if spec.crash => (
+            ExitCode::Failure,
+            format!(
+                "the crash kernel reservation is too small for {kernel} and its initrd ({code}); \
+                 raise crashkernel= on the kernel command line and reboot"
+            ),
+        ),
+        Errno::EADDRNOTAVAIL => (
+            ExitCode::Failure,
+            format!("no free memory region to place {kernel} ({code})"),
+        ),
+        Errno::ETXTBSY => (
+            ExitCode::Failure,
+            format!(
+                "{kernel} or its initrd is open for writing by another process ({code}), \
+                 probably being updated; try again when that is done"
+            ),
+        ),
+        Errno::ENOSYS => (
+            ExitCode::NotInstalled,
+            format!(
+                "this kernel cannot kexec_file_load ({code}: CONFIG_KEXEC_FILE is off or the \
+                 platform does not support kexec), and /sbin/kexec is not installed to fall back on"
+            ),
+        ),
+        Errno::EFBIG => (
+            ExitCode::NotInstalled,
+            format!("{kernel} or its initrd is larger than the 4 GiB kexec accepts ({code})"),
+        ),
+        other => (
+            ExitCode::Failure,
+            format!(
+                "kexec_file_load of {kernel} failed: {} ({})",
+                errno_name(other),
+                other.desc()
+            ),
+        ),
+    };
+    Error::new(exit, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::fake::{Call, Recorder};
+    use std::fs;
+
+    fn tree() -> (tempfile::TempDir, Root) {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("boot")).unwrap();
+        fs::write(tmp.path().join("boot/vmlinuz"), image::fake_bzimage(8192)).unwrap();
+        fs::write(tmp.path().join("boot/initrd.img"), b"INITRD").unwrap();
+        fs::write(tmp.path().join("boot/ucode.img"), b"UCODE").unwrap();
+        fs::write(tmp.path().join("boot/garbage"), b"not a kernel at all").unwrap();
+        let root = Root::new(tmp.path());
+        (tmp, root)
+    }
+
+    fn spec(kernel: &str, initrds: &[&str], cmdline: &str) -> LoadSpec {
+        LoadSpec::new(kernel, initrds.iter().map(PathBuf::from).collect(), cmdline)
+    }
+
+    #[test]
+    fn test_loads_with_original_fds_and_nul_terminated_cmdline() {
+        let (_tmp, root) = tree();
+        let s = spec("/boot/vmlinuz", &["/boot/initrd.img"], "root=/dev/vda1 ro");
+        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let sys = Recorder::new();
+        assert_eq!(
+            load(&checked, &sys, "x86_64").unwrap(),
+            Method::KexecFileLoad
+        );
+        let calls = sys.calls.borrow();
+        let Call::FileLoad {
+            kernel,
+            initrd,
+            cmdline,
+            flags,
+            ..
+        } = &calls[0]
+        else {
+            panic!("{calls:?}");
+        };
+        assert!(kernel.ends_with("/boot/vmlinuz"), "{kernel}");
+        assert!(initrd.as_deref().unwrap().ends_with("/boot/initrd.img"));
+        assert_eq!(cmdline, "root=/dev/vda1 ro");
+        assert_eq!(*flags, 0);
+    }
+
+    #[test]
+    fn test_no_initrd_sets_no_initramfs_and_crash_flag() {
+        let (_tmp, root) = tree();
+        let mut s = spec("/boot/vmlinuz", &[], "x");
+        s.crash = true;
+        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let sys = Recorder::new();
+        load(&checked, &sys, "x86_64").unwrap();
+        let Call::FileLoad { flags, initrd, .. } = &sys.calls.borrow()[0] else {
+            panic!()
+        };
+        assert_eq!(
+            *flags,
+            crate::sys::KEXEC_FILE_NO_INITRAMFS | KEXEC_FILE_ON_CRASH
+        );
+        assert_eq!(*initrd, None);
+    }
+
+    #[test]
+    fn test_several_initrds_are_concatenated() {
+        let (_tmp, root) = tree();
+        let s = spec(
+            "/boot/vmlinuz",
+            &["/boot/ucode.img", "/boot/initrd.img"],
+            "x",
+        );
+        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let sys = Recorder::new();
+        load(&checked, &sys, "x86_64").unwrap();
+        let Call::FileLoad {
+            initrd,
+            initrd_size,
+            ..
+        } = &sys.calls.borrow()[0]
+        else {
+            panic!()
+        };
+        assert!(
+            initrd
+                .as_deref()
+                .unwrap()
+                .starts_with("/memfd:kexecctl-initrd")
+        );
+        assert_eq!(*initrd_size, Some(("UCODE".len() + "INITRD".len()) as u64));
+    }
+
+    #[test]
+    fn test_preflight_errors() {
+        let (_tmp, root) = tree();
+        let st = KexecState::default();
+        let e = preflight(&root, &spec("/boot/missing", &[], ""), &st, "x86_64").unwrap_err();
+        assert_eq!(e.code, ExitCode::NotInstalled);
+        assert_eq!(
+            e.to_string(),
+            "/boot/missing: the kernel image: no such file or directory"
+        );
+        let e = preflight(&root, &spec("/boot", &[], ""), &st, "x86_64").unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = preflight(&root, &spec("/boot/garbage", &[], ""), &st, "x86_64").unwrap_err();
+        assert_eq!(e.code, ExitCode::NotInstalled);
+        assert!(e.to_string().contains("not a kernel image"), "{e}");
+        let e = preflight(
+            &root,
+            &spec("/boot/vmlinuz", &["/boot/nope"], ""),
+            &st,
+            "x86_64",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("/boot/nope: the initrd"), "{e}");
+        let long = "x".repeat(2048 - 30);
+        let e = preflight(&root, &spec("/boot/vmlinuz", &[], &long), &st, "x86_64").unwrap_err();
+        assert_eq!(e.code, ExitCode::NotConfigured);
+        assert!(e.to_string().contains("at most 2017"), "{e}");
+        let ok = "x".repeat(2017);
+        assert!(preflight(&root, &spec("/boot/vmlinuz", &[], &ok), &st, "x86_64").is_ok());
+        let disabled = KexecState {
+            load_disabled: true,
+            ..Default::default()
+        };
+        let e = preflight(&root, &spec("/boot/vmlinuz", &[], ""), &disabled, "x86_64").unwrap_err();
+        assert_eq!(e.code, ExitCode::Privilege);
+        let locked = KexecState {
+            lockdown: Some("integrity".into()),
+            ..Default::default()
+        };
+        let e = preflight(&root, &spec("/boot/vmlinuz", &[], ""), &locked, "x86_64").unwrap_err();
+        assert!(e.to_string().contains("no signature"), "{e}");
+    }
+
+    #[test]
+    fn test_arm64_gzip_is_unwrapped() {
+        let (tmp, root) = tree();
+        let mut image = vec![0u8; 8192];
+        image[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&image).unwrap();
+        fs::write(tmp.path().join("boot/Image.gz"), gz.finish().unwrap()).unwrap();
+        let checked = preflight(
+            &root,
+            &spec("/boot/Image.gz", &[], "x"),
+            &KexecState::default(),
+            "aarch64",
+        )
+        .unwrap();
+        let sys = Recorder::new();
+        load(&checked, &sys, "aarch64").unwrap();
+        let Call::FileLoad { kernel, .. } = &sys.calls.borrow()[0] else {
+            panic!()
+        };
+        assert!(kernel.starts_with("/memfd:kexecctl-kernel"), "{kernel}");
+    }
+
+    #[test]
+    fn test_errno_mapping_through_the_recorder() {
+        let (_tmp, root) = tree();
+        let s = spec("/boot/vmlinuz", &[], "x");
+        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let cases = [
+            (Errno::EPERM, ExitCode::Privilege, "CAP_SYS_BOOT"),
+            (
+                Errno::EKEYREJECTED,
+                ExitCode::Privilege,
+                "signature verification",
+            ),
+            (Errno::ENOKEY, ExitCode::Privilege, "does not trust"),
+            (Errno::ENODATA, ExitCode::Privilege, "not signed"),
+            (Errno::EBADMSG, ExitCode::Privilege, "malformed"),
+            (Errno::EINVAL, ExitCode::Failure, "command line"),
+            (Errno::EBUSY, ExitCode::Failure, "try again"),
+            (Errno::ENOMEM, ExitCode::Failure, "memory"),
+            (
+                Errno::EADDRNOTAVAIL,
+                ExitCode::Failure,
+                "no free memory region",
+            ),
+            (Errno::ETXTBSY, ExitCode::Failure, "open for writing"),
+            (Errno::EACCES, ExitCode::Privilege, "IMA"),
+        ];
+        for (errno, exit, text) in cases {
+            let sys = Recorder::failing("file_load", errno);
+            let e = load(&checked, &sys, "x86_64").unwrap_err();
+            assert_eq!(e.code, exit, "{errno:?}");
+            assert!(e.message.contains(text), "{errno:?}: {}", e.message);
+            assert!(e.message.contains(errno_name(errno)), "{}", e.message);
+        }
+        // No /sbin/kexec in the tree: ENOSYS cannot fall back.
+        let sys = Recorder::failing("file_load", Errno::ENOSYS);
+        let e = load(&checked, &sys, "x86_64").unwrap_err();
+        assert_eq!(e.code, ExitCode::NotInstalled);
+        assert!(e.message.contains("CONFIG_KEXEC_FILE"), "{}", e.message);
+        let mut crash = s.clone();
+        crash.crash = true;
+        assert!(
+            explain(Errno::EADDRNOTAVAIL, &crash)
+                .message
+                .contains("crashkernel=")
+        );
+    }
+}

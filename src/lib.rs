@@ -19,6 +19,8 @@ pub mod config;
 pub mod error;
 pub mod image;
 pub mod loader;
+pub mod plan;
+pub mod reboot;
 pub mod root;
 pub mod state;
 pub mod sys;

@@ -6,7 +6,12 @@ use clap::{Parser, Subcommand};
 
 use crate::applet::Applet;
 use crate::applets::config::{self, ConfigArgs};
-use crate::cli::{self, Exit, GlobalArgs, Status};
+use crate::cli::{self, Ctx, Exit, GlobalArgs, Status};
+use crate::error::Result;
+use crate::plan::Action;
+use crate::reboot::{self, ExecOutcome};
+use crate::state::KexecState;
+use crate::sys;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,6 +40,24 @@ pub struct Args {
 pub enum Command {
     /// Show the variables the legacy configuration files set, as /bin/sh would.
     Config(ConfigArgs),
+    /// Load the kernel /etc/default/kexec (or GRUB's default entry) names, now.
+    Load {
+        /// Load even when LOAD_KEXEC is not "true".
+        #[arg(long)]
+        force: bool,
+    },
+    /// Unload the kexec kernel.
+    Unload,
+    /// Reboot into the loaded kernel now (sync, then kexec); the reboot-time
+    /// step of /etc/init.d/kexec. Without a loaded kernel: nothing.
+    Exec {
+        /// Kexec even when LOAD_KEXEC is not "true".
+        #[arg(long)]
+        force: bool,
+    },
+    /// What is loaded, the crash reservation, lockdown, and what the next
+    /// kexec would boot. Exit 0 when a kexec kernel is loaded, 3 when not.
+    Status,
 }
 
 pub fn main(args: Vec<OsString>) -> Result<Status, Exit> {
@@ -47,10 +70,127 @@ pub fn main(args: Vec<OsString>) -> Result<Status, Exit> {
     }
     match args.command {
         Some(Command::Config(c)) => Ok(config::run(&c, &ctx)?),
+        Some(Command::Load { force }) => Ok(load(&ctx, force)?),
+        Some(Command::Unload) => Ok(unload(&ctx)?),
+        Some(Command::Exec { force }) => Ok(exec(&ctx, force)?),
+        Some(Command::Status) => Ok(status(&ctx)?),
         None => {
             use clap::CommandFactory;
             let _ = Args::command().print_help();
             Err(Exit::Code(crate::error::ExitCode::Usage.code()))
         }
     }
+}
+
+fn load(ctx: &Ctx, force: bool) -> Result<Status> {
+    let settings = reboot::read_settings(&ctx.root)?;
+    let plan = reboot::config_plan(&ctx.root, &settings, force)?;
+    if ctx.dry_run || plan.action == Action::Skip {
+        reboot::show_plan(ctx, &plan)?;
+        return Ok(0);
+    }
+    if KexecState::read(&ctx.root).loaded {
+        log::info!("a kexec kernel is already loaded; replacing it");
+    }
+    reboot::load_plan(ctx, &plan, &*sys::from_env())?;
+    if ctx.json {
+        cli::print_json(&plan)?;
+    } else {
+        let kernel = plan.kernel.as_ref().map(|k| k.display().to_string());
+        match &plan.entry {
+            Some(e) => println!("loaded {} ({})", kernel.unwrap_or_default(), e.path),
+            None => println!("loaded {}", kernel.unwrap_or_default()),
+        }
+    }
+    Ok(0)
+}
+
+fn unload(ctx: &Ctx) -> Result<Status> {
+    if ctx.dry_run {
+        println!("would unload the kexec kernel");
+        return Ok(0);
+    }
+    reboot::unload(&ctx.root, &*sys::from_env())?;
+    Ok(0)
+}
+
+fn exec(ctx: &Ctx, force: bool) -> Result<Status> {
+    println!("Will now restart with kexec.");
+    match reboot::exec(ctx, &*sys::from_env(), force) {
+        Ok(ExecOutcome::Nothing(reason)) => {
+            println!("not restarting with kexec: {reason}");
+            Ok(0)
+        }
+        Ok(ExecOutcome::WouldExec) => {
+            println!("would sync and reboot into the loaded kernel");
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct StatusOut {
+    #[serde(flatten)]
+    state: KexecState,
+    /// What kexecctl loaded (recorded under /run), when it did.
+    loaded_by_kexecctl: Option<reboot::LoadedRecord>,
+    /// What `kexec-load stop` / `kexecctl load` would load now.
+    next: Option<crate::plan::Plan>,
+    /// Why `next` could not be computed.
+    next_error: Option<String>,
+}
+
+fn status(ctx: &Ctx) -> Result<Status> {
+    let state = KexecState::read(&ctx.root);
+    let (next, next_error) = match reboot::read_settings(&ctx.root)
+        .and_then(|s| reboot::config_plan(&ctx.root, &s, false))
+    {
+        Ok(plan) => (Some(plan), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let out = StatusOut {
+        loaded_by_kexecctl: if state.loaded {
+            reboot::read_record(&ctx.root)
+        } else {
+            None
+        },
+        state,
+        next,
+        next_error,
+    };
+    if ctx.json {
+        cli::print_json(&out)?;
+    } else {
+        let s = &out.state;
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        println!("kexec kernel loaded:  {}", yes_no(s.loaded));
+        if let Some(r) = &out.loaded_by_kexecctl {
+            println!("  kernel:             {}", r.kernel.display());
+            println!("  cmdline:            {}", r.cmdline);
+        }
+        println!("crash kernel loaded:  {}", yes_no(s.crash_loaded));
+        match s.crash_size {
+            Some(n) => println!("crash reservation:    {} MiB", n / (1024 * 1024)),
+            None => println!("crash reservation:    unknown"),
+        }
+        println!("kexec_load_disabled:  {}", yes_no(s.load_disabled));
+        println!(
+            "lockdown:             {}",
+            s.lockdown.as_deref().unwrap_or("unknown")
+        );
+        match s.secure_boot {
+            Some(b) => println!("secure boot:          {}", yes_no(b)),
+            None => println!("secure boot:          unknown"),
+        }
+        match (&out.next, &out.next_error) {
+            (Some(plan), _) => println!(
+                "next kexec:           {}",
+                plan.describe().replace("would ", "")
+            ),
+            (None, Some(e)) => println!("next kexec:           cannot tell: {e}"),
+            _ => {}
+        }
+    }
+    Ok(if out.state.loaded { 0 } else { 3 })
 }

@@ -47,6 +47,8 @@ pub struct GrubEntry {
     pub args: Vec<String>,
     /// Which command loaded the kernel (`linux`, `linuxefi`, `linux16`).
     pub loader: Option<String>,
+    /// The entry came from a BLS file through `blscfg`.
+    pub bls: bool,
 }
 
 impl GrubEntry {
@@ -474,6 +476,7 @@ enum Item {
         id: Option<String>,
         body: Vec<Stmt>,
         line: usize,
+        bls: bool,
     },
     /// Likewise a submenu's body runs when the submenu is entered.
     Submenu {
@@ -598,6 +601,7 @@ impl Eval<'_> {
                             id,
                             body: body.clone(),
                             line: *line,
+                            bls: false,
                         });
                     }
                 }
@@ -734,7 +738,14 @@ impl Eval<'_> {
     }
 
     /// Evaluates an entry's body: the last `linux*` and `initrd*` win.
-    fn entry(&self, title: &str, id: Option<&str>, path: &str, body: &[Stmt]) -> GrubEntry {
+    fn entry(
+        &self,
+        title: &str,
+        id: Option<&str>,
+        path: &str,
+        body: &[Stmt],
+        bls: bool,
+    ) -> GrubEntry {
         let mut eval = Eval {
             vars: self.vars.clone(),
             host: self.host,
@@ -748,6 +759,7 @@ impl Eval<'_> {
             initrds: Vec::new(),
             args: Vec::new(),
             loader: None,
+            bls,
         };
         eval.entry_body(body, &mut entry);
         entry
@@ -939,8 +951,9 @@ pub fn default_entry(
                 id,
                 body,
                 line,
+                bls,
             } => {
-                let entry = eval.entry(title, id.as_deref(), &path.join(">"), body);
+                let entry = eval.entry(title, id.as_deref(), &path.join(">"), body, *bls);
                 if entry.kernel.is_none() {
                     return err(
                         Some(*line),
@@ -990,6 +1003,7 @@ impl BlsEntry {
             id: Some(self.id.clone()),
             body: parse(&script).unwrap_or_default(),
             line: 0,
+            bls: true,
         }
     }
 }

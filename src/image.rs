@@ -191,6 +191,9 @@ mod tests {
         let mut old = img.clone();
         old[0x206..0x208].copy_from_slice(&0x020au16.to_le_bytes());
         assert!(!inspect(&old).is_x86_64_loadable());
+        assert_eq!(inspect(&old).max_cmdline(), Some(2048 - 31));
+        // Before protocol 2.06 the buffer is a fixed 255 bytes.
+        old[0x206..0x208].copy_from_slice(&0x0205u16.to_le_bytes());
         assert_eq!(inspect(&old).max_cmdline(), Some(255 - 31));
     }
 

@@ -90,6 +90,12 @@ pub struct Checked {
 
 fn regular_file(root: &Root, path: &Path, what: &str) -> Result<PathBuf> {
     let resolved = root.resolve(path).at_path(path)?;
+    // Name the link's target too: a dangling /vmlinuz is a missing kernel.
+    let what = if resolved.inside != Path::new("/").join(path) {
+        format!("{what} (a link to {})", resolved.inside.display())
+    } else {
+        what.to_string()
+    };
     let meta = std::fs::metadata(&resolved.host)
         .map_err(|e| Error::io(path, &e).with_message(|m| format!("{what}: {m}")))?;
     if !meta.is_file() {

@@ -153,15 +153,24 @@ pub struct LoadedRecord {
     pub method: String,
 }
 
-/// Loads per `plan` (an `Action::Load` plan) and records it under /run.
-pub fn load_plan(ctx: &Ctx, plan: &Plan, sys: &dyn Kexec) -> Result<Method> {
-    let spec = LoadSpec::new(
+fn spec_of(plan: &Plan) -> LoadSpec {
+    LoadSpec::new(
         plan.kernel.clone().unwrap_or_default(),
         plan.initrd.0.clone(),
         plan.cmdline.clone().unwrap_or_default(),
-    );
+    )
+}
+
+/// The pre-flight checks of a load plan, without loading (for `--dry-run`).
+pub fn check_plan(ctx: &Ctx, plan: &Plan) -> Result<loader::Checked> {
     let state = KexecState::read(&ctx.root);
-    let checked = loader::preflight(&ctx.root, &spec, &state, std::env::consts::ARCH)?;
+    loader::preflight(&ctx.root, &spec_of(plan), &state, std::env::consts::ARCH)
+}
+
+/// Loads per `plan` (an `Action::Load` plan) and records it under /run.
+pub fn load_plan(ctx: &Ctx, plan: &Plan, sys: &dyn Kexec) -> Result<Method> {
+    let checked = check_plan(ctx, plan)?;
+    let spec = &checked.spec;
     let method = loader::load(&checked, sys, std::env::consts::ARCH)?;
     let record = LoadedRecord {
         kernel: spec.kernel.clone(),
@@ -324,8 +333,14 @@ pub fn load_for_reboot(ctx: &Ctx) -> Result<Plan> {
     config_plan(&ctx.root, &settings, false)
 }
 
-/// Prints a plan: JSON, the dry-run description, or nothing.
+/// Prints a plan: JSON, the dry-run description, or nothing. A dry run of
+/// a load runs the pre-flight checks too, so it fails where the load would.
 pub fn show_plan(ctx: &Ctx, plan: &Plan) -> Result<()> {
+    if ctx.dry_run && plan.action == Action::Load {
+        if let loader::Method::KexecTools { program, reason } = check_plan(ctx, plan)?.method {
+            log::warn!("{reason}: would load with {}", program.display());
+        }
+    }
     if ctx.json {
         crate::cli::print_json(plan)?;
     } else if ctx.dry_run {

@@ -876,15 +876,18 @@ fn menuentry_eq(name: &str, spec: &str) -> bool {
     }
 }
 
-/// GRUB's `get_entry_number`: a leading number indexes the menu; otherwise
+/// GRUB's `get_entry_number`: a number indexes the menu; otherwise
 /// the first item whose title or id matches. Out of range or no match → 0.
 fn entry_index(items: &[Item], spec: Option<&str>) -> usize {
     let Some(spec) = spec.filter(|s| !s.is_empty()) else {
         return 0;
     };
-    let digits: String = spec.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let index = if !digits.is_empty() {
-        digits.parse::<usize>().ok()
+    // A number only when the whole component is one: BLS ids such as
+    // `0f3c...-5.14.0` start with digits (Red Hat's GRUB requires the same).
+    let component = spec.split('>').next().unwrap_or("");
+    let numeric = !component.is_empty() && component.bytes().all(|b| b.is_ascii_digit());
+    let index = if numeric {
+        component.parse::<usize>().ok()
     } else {
         items.iter().position(|it| {
             menuentry_eq(it.title(), spec) || it.id().is_some_and(|id| menuentry_eq(id, spec))

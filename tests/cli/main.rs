@@ -2,6 +2,7 @@
 //! concern, all running the real kexecctl binary.
 
 mod dispatch;
+mod kexec_load;
 mod reader_properties;
 mod shell_vs_dash;
 mod util;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary (ripgrep's layout), each module a
 //! concern, all running the real kexecctl binary.
 
+mod debian_oracle;
 mod dispatch;
 mod kexec_load;
 mod reader_properties;

@@ -258,7 +258,7 @@ fn memfd(name: &str, data: &mut dyn Read, inheritable: bool) -> Result<File> {
 fn concatenated_initrds(checked: &Checked, inheritable: bool) -> Result<Option<File>> {
     match checked.initrd_hosts.as_slice() {
         [] => Ok(None),
-        [one] if !inheritable => Ok(Some(File::open(one).at_path(&checked.spec.initrds[0])?)),
+        [one] => Ok(Some(File::open(one).at_path(&checked.spec.initrds[0])?)),
         hosts => {
             let mut chain: Box<dyn Read> = Box::new(std::io::empty());
             for (host, shown) in hosts.iter().zip(&checked.spec.initrds) {
@@ -330,10 +330,18 @@ fn load_with_kexec_tools(checked: &Checked, program: &Path, sys: &dyn Kexec) -> 
     let spec = &checked.spec;
     let mut args: Vec<OsString> = spec.kexec_tools_args.iter().map(OsString::from).collect();
     args.push(if spec.crash { "-p" } else { "-l" }.into());
-    let initrd = concatenated_initrds(checked, true)?;
-    if let Some(f) = &initrd {
-        use std::os::fd::AsRawFd;
-        args.push(format!("--initrd=/proc/self/fd/{}", f.as_raw_fd()).into());
+    // One initrd: the file itself; several: their concatenation, handed
+    // over as an inherited memfd.
+    let mut initrd = None;
+    match checked.initrd_hosts.as_slice() {
+        [] => {}
+        [one] => args.push(format!("--initrd={}", one.display()).into()),
+        _ => {
+            use std::os::fd::AsRawFd;
+            let file = concatenated_initrds(checked, true)?.expect("several initrds");
+            args.push(format!("--initrd=/proc/self/fd/{}", file.as_raw_fd()).into());
+            initrd = Some(file);
+        }
     }
     args.push(format!("--command-line={}", spec.cmdline).into());
     args.push(checked.kernel_host.clone().into());
@@ -611,6 +619,43 @@ mod tests {
             panic!()
         };
         assert!(kernel.starts_with("/memfd:kexecctl-kernel"), "{kernel}");
+    }
+
+    #[test]
+    fn test_enosys_falls_back_to_kexec_tools_and_says_why() {
+        let (tmp, root) = tree();
+        fs::create_dir_all(tmp.path().join("sbin")).unwrap();
+        fs::write(tmp.path().join("sbin/kexec"), b"").unwrap();
+        let s = spec("/boot/vmlinuz", &["/boot/initrd.img"], "root=/dev/vda1");
+        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let sys = Recorder::failing("file_load", Errno::ENOSYS);
+        let method = load(&checked, &sys, "x86_64").unwrap();
+        let Method::KexecTools { program, reason } = method else {
+            panic!()
+        };
+        assert_eq!(program, tmp.path().join("sbin/kexec"));
+        assert!(reason.contains("ENOSYS"), "{reason}");
+        let calls = sys.calls.borrow();
+        let Call::Run { args, .. } = &calls[1] else {
+            panic!("{calls:?}")
+        };
+        assert_eq!(args[0], "-l");
+        assert!(
+            args[1].starts_with("--initrd=/") && args[1].ends_with("/boot/initrd.img"),
+            "{args:?}"
+        );
+        assert_eq!(args[2], "--command-line=root=/dev/vda1");
+        assert!(args[3].ends_with("/boot/vmlinuz"));
+        // An ELF vmlinux on x86_64 goes to kexec-tools from the start.
+        fs::write(tmp.path().join("boot/vmlinux"), b"\x7fELF\x02\x01\x01").unwrap();
+        let checked = preflight(
+            &root,
+            &spec("/boot/vmlinux", &[], "x"),
+            &KexecState::default(),
+            "x86_64",
+        )
+        .unwrap();
+        assert!(matches!(checked.method, Method::KexecTools { .. }));
     }
 
     #[test]

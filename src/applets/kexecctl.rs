@@ -105,27 +105,57 @@ fn load(ctx: &Ctx, force: bool) -> Result<Status> {
     Ok(0)
 }
 
+/// The JSON answer of `unload` and `exec`.
+#[derive(serde::Serialize)]
+struct ActionOut<'a> {
+    action: &'a str,
+    reason: Option<String>,
+    dry_run: bool,
+}
+
 fn unload(ctx: &Ctx) -> Result<Status> {
-    if ctx.dry_run {
-        println!("would unload the kexec kernel");
-        return Ok(0);
+    if !ctx.dry_run {
+        reboot::unload(&ctx.root, &*sys::from_env())?;
     }
-    reboot::unload(&ctx.root, &*sys::from_env())?;
+    if ctx.json {
+        cli::print_json(&ActionOut {
+            action: "unload",
+            reason: None,
+            dry_run: ctx.dry_run,
+        })?;
+    } else if ctx.dry_run {
+        println!("would unload the kexec kernel");
+    }
     Ok(0)
 }
 
 fn exec(ctx: &Ctx, force: bool) -> Result<Status> {
-    println!("Will now restart with kexec.");
-    match reboot::exec(ctx, &*sys::from_env(), force) {
-        Ok(ExecOutcome::Nothing(reason)) => {
-            println!("not restarting with kexec: {reason}");
-            Ok(0)
+    let say = |action: &str, reason: Option<String>, text: String| -> Result<Status> {
+        if ctx.json {
+            cli::print_json(&ActionOut {
+                action,
+                reason,
+                dry_run: ctx.dry_run,
+            })?;
+        } else {
+            println!("{text}");
         }
-        Ok(ExecOutcome::WouldExec) => {
-            println!("would sync and reboot into the loaded kernel");
-            Ok(0)
-        }
-        Err(e) => Err(e),
+        Ok(0)
+    };
+    if !ctx.json && !ctx.dry_run {
+        println!("Will now restart with kexec.");
+    }
+    match reboot::exec(ctx, &*sys::from_env(), force)? {
+        ExecOutcome::Nothing(reason) => say(
+            "nothing",
+            Some(reason.clone()),
+            format!("not restarting with kexec: {reason}"),
+        ),
+        ExecOutcome::WouldExec => say(
+            "exec",
+            None,
+            "would sync and reboot into the loaded kernel".into(),
+        ),
     }
 }
 

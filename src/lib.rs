@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod image;
+pub mod kdump;
 pub mod loader;
 pub mod plan;
 pub mod reboot;

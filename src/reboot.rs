@@ -143,6 +143,10 @@ pub fn reboot_gate(root: &Root) -> Gate {
     }
 }
 
+/// Left by `fastreboot` on sysvinit: the exec step kexecs even when
+/// LOAD_KEXEC is not `true` (the admin asked for this one kexec reboot).
+pub const KEXEC_REQUESTED: &str = "/run/kexecctl/kexec-requested";
+
 /// What `status` reports about a load kexecctl made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadedRecord {
@@ -244,7 +248,8 @@ pub fn exec(ctx: &Ctx, sys: &dyn Kexec, force: bool) -> Result<ExecOutcome> {
             "a cold reboot was requested ({marker})"
         )));
     }
-    if !force {
+    let requested = ctx.root.host(KEXEC_REQUESTED).exists();
+    if !force && !requested {
         let settings = read_settings(&ctx.root)?;
         if !settings.enabled() {
             return Ok(ExecOutcome::Nothing(format!(

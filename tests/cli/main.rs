@@ -3,6 +3,7 @@
 
 mod debian_oracle;
 mod dispatch;
+mod kdump_setup;
 mod kexec_load;
 mod reader_properties;
 mod shell_vs_dash;

@@ -508,6 +508,13 @@ fn start_inner(ctx: &Ctx, sys: &dyn Kexec, reload: bool) -> Result<Status> {
     let spec = load_spec(&plan);
     let checked = loader::preflight(&ctx.root, &spec, &state, std::env::consts::ARCH)?;
     loader::load(&checked, sys, std::env::consts::ARCH)?;
+    if plan.family == "debian" {
+        // kdump-config turns oopses into panics so that they are dumped.
+        let path = ctx.root.host("/proc/sys/kernel/panic_on_oops");
+        if let Err(e) = fs::write(&path, b"1\n") {
+            log::warn!("cannot set kernel.panic_on_oops=1: {e}");
+        }
+    }
     if ctx.json {
         cli::print_json(&plan)?;
     }

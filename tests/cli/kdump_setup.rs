@@ -459,6 +459,7 @@ fn test_debian_kdump_tools() {
     assert_eq!(plan["rebuild"], Value::Null);
     assert_eq!(host.run("kdump-setup", &["start"]).code, 0);
     assert_eq!(host.calls()[0]["flags"], 2);
+    assert_eq!(host.read("/proc/sys/kernel/panic_on_oops"), "1\n");
     // USE_KDUMP=0: nothing to do.
     host.edit("/etc/default/kdump-tools", "USE_KDUMP=1", "USE_KDUMP=0");
     assert_eq!(dry_plan(&host)["action"], "skip");

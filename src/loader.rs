@@ -86,6 +86,8 @@ pub struct Checked {
     pub method: Method,
     /// kexec-tools under the root, for the fallback.
     kexec_tools: Option<PathBuf>,
+    /// The running kernel is locked down (for explaining EPERM).
+    locked_down: bool,
 }
 
 fn regular_file(root: &Root, path: &Path, what: &str) -> Result<PathBuf> {
@@ -224,6 +226,7 @@ pub fn preflight(root: &Root, spec: &LoadSpec, state: &KexecState, arch: &str) -
         gunzip,
         method,
         kexec_tools: kexec_tools(root),
+        locked_down: state.locked_down(),
     })
 }
 
@@ -323,7 +326,7 @@ pub fn load(checked: &Checked, sys: &dyn Kexec, arch: &str) -> Result<Method> {
             return Ok(Method::KexecTools { program, reason });
         }
     }
-    Err(explain(errno, spec))
+    Err(explain(errno, spec, checked.locked_down))
 }
 
 fn load_with_kexec_tools(checked: &Checked, program: &Path, sys: &dyn Kexec) -> Result<()> {
@@ -360,10 +363,19 @@ fn load_with_kexec_tools(checked: &Checked, program: &Path, sys: &dyn Kexec) -> 
 }
 
 /// The message and exit code for a failed `kexec_file_load`.
-pub fn explain(errno: Errno, spec: &LoadSpec) -> Error {
+pub fn explain(errno: Errno, spec: &LoadSpec, locked_down: bool) -> Error {
     let kernel = spec.kernel.display();
     let code = errno_name(errno);
     let (exit, text) = match errno {
+        Errno::EPERM if locked_down => (
+            ExitCode::Privilege,
+            format!(
+                "the locked-down kernel refused {kernel} ({code}): its signature is not trusted \
+                 by this kernel (keys come from the kernel build, and from the UEFI db or MOK \
+                 only under Secure Boot); boot with Secure Boot and a trusted signer, or without \
+                 lockdown"
+            ),
+        ),
         Errno::EPERM => (
             ExitCode::Privilege,
             format!(
@@ -699,9 +711,14 @@ mod tests {
         let mut crash = s.clone();
         crash.crash = true;
         assert!(
-            explain(Errno::EADDRNOTAVAIL, &crash)
+            explain(Errno::EADDRNOTAVAIL, &crash, false)
                 .message
                 .contains("crashkernel=")
+        );
+        assert!(
+            explain(Errno::EPERM, &s, true)
+                .message
+                .contains("signature is not trusted")
         );
     }
 }

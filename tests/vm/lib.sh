@@ -1,0 +1,177 @@
+# Shared by tests/vm/run (the suite) and tests/vm/bench (the benchmark):
+# downloads into a cache outside the work tree, the static kexecctl, the
+# initramfs, acceleration detection and a QEMU runner that timestamps every
+# serial line and kills only the QEMU it started.
+# shellcheck shell=bash
+
+vm_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+vm_top=$(cd "$vm_here/../.." && pwd)
+vm_cache=${KEXECCTL_CACHE:-/var/cache/kexecctl-tests}/vm
+vm_work=$(mktemp -d "${TMPDIR:-/tmp}/kexecctl-vm.XXXXXX")
+vm_pids=()
+
+vm_cleanup() {
+    local pid
+    for pid in "${vm_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    rm -rf "$vm_work"
+}
+trap vm_cleanup EXIT
+
+vm_say() { printf '==> %s\n' "$*"; }
+vm_die() { printf 'vm: %s\n' "$*" >&2; exit 1; }
+
+# Downloads a Debian package into the cache once; prints its path.
+vm_fetch_deb() {
+    local name=$1 dir="$vm_cache/debs"
+    mkdir -p "$dir"
+    local found
+    found=$(find "$dir" -maxdepth 1 -name "${name}_*.deb" | head -n 1)
+    if [ -z "$found" ]; then
+        (cd "$dir" && apt-get download -qq -o APT::Sandbox::User=root "$name") >&2 ||
+            vm_die "cannot download $name with apt-get download"
+        found=$(find "$dir" -maxdepth 1 -name "${name}_*.deb" | head -n 1)
+    fi
+    printf '%s\n' "$found"
+}
+
+# Debian's signed cloud kernel: sets vm_kernel (bzImage) and vm_release.
+vm_kernel_setup() {
+    local meta versioned deb
+    meta=$(vm_fetch_deb linux-image-cloud-amd64)
+    versioned=$(dpkg-deb -f "$meta" Depends | tr ',' '\n' | sed -n 's/^ *\(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
+    [ -n "$versioned" ] || vm_die "linux-image-cloud-amd64 names no versioned kernel"
+    deb=$(vm_fetch_deb "$versioned")
+    vm_release=${versioned#linux-image-}
+    local dir="$vm_cache/kernel-$vm_release"
+    if [ ! -f "$dir/boot/vmlinuz-$vm_release" ]; then
+        rm -rf "$dir" && mkdir -p "$dir"
+        dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir" "./boot/vmlinuz-$vm_release"
+    fi
+    vm_kernel="$dir/boot/vmlinuz-$vm_release"
+}
+
+vm_busybox_setup() {
+    local dir="$vm_cache/busybox"
+    if [ ! -x "$dir/bin/busybox" ]; then
+        rm -rf "$dir" && mkdir -p "$dir"
+        dpkg-deb -x "$(vm_fetch_deb busybox-static)" "$dir"
+    fi
+    vm_busybox="$dir/bin/busybox"
+}
+
+# A statically linked kexecctl (glibc, +crt-static), in its own target dir.
+vm_kexecctl_setup() {
+    local target=x86_64-unknown-linux-gnu
+    (cd "$vm_top" && CARGO_TARGET_DIR="$vm_top/target/static" \
+        RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build --quiet --release --target "$target") || vm_die "static build failed"
+    vm_kexecctl="$vm_top/target/static/$target/release/kexecctl"
+    ldd "$vm_kexecctl" 2>&1 | grep -Eq 'statically linked|not a dynamic' ||
+        vm_die "$vm_kexecctl is not statically linked"
+}
+
+# The same kernel with its Authenticode signature removed: the certificate
+# table entry zeroed and the file cut where the table began.
+vm_strip_signature() {
+    local in=$1 out=$2 pe opt magic dirs off size
+    u32() { od -An -t u4 -j "$1" -N 4 "$in" | tr -d ' '; }
+    u16() { od -An -t u2 -j "$1" -N 2 "$in" | tr -d ' '; }
+    pe=$(u32 60)
+    opt=$((pe + 24))
+    magic=$(u16 "$opt")
+    case "$magic" in 523) dirs=$((opt + 112)) ;; 267) dirs=$((opt + 96)) ;; *) vm_die "not a PE image: $in" ;; esac
+    off=$(u32 $((dirs + 32)))
+    size=$(u32 $((dirs + 36)))
+    [ "$size" -gt 0 ] || vm_die "$in carries no signature to strip"
+    head -c "$off" "$in" > "$out"
+    printf '\0\0\0\0\0\0\0\0' | dd of="$out" bs=1 seek=$((dirs + 32)) conv=notrunc status=none
+}
+
+# Builds $vm_work/initrd.img: cpio B (uncompressed: the kernels and the
+# initrd to kexec into) then cpio A (gzip: busybox, /init, kexecctl,
+# scenarios). A alone is /initrd.img, so the kexec'd and crash kernels
+# boot the same /init without the payload. Extra files for A: "src:dest".
+vm_initramfs() {
+    local a="$vm_work/a" b="$vm_work/b"
+    rm -rf "$a" "$b" && mkdir -p "$a"/{bin,sbin,usr/sbin,dev,scenarios} "$b"
+    cp "$vm_busybox" "$a/bin/busybox"
+    install -m 0755 "$vm_here/guest/init" "$a/init"
+    install -m 0755 "$vm_here/guest/reboot" "$a/sbin/reboot"
+    cp "$vm_here"/guest/scenarios/* "$a/scenarios/"
+    install -m 0755 "$vm_kexecctl" "$a/usr/sbin/kexecctl"
+    for p in kexec-load coldreboot kdump-setup fastreboot; do
+        ln -s kexecctl "$a/usr/sbin/$p"
+    done
+    printf 'this is not a kernel image\n' > "$a/corrupt.img"
+    mknod "$a/dev/console" c 5 1
+    local spec
+    for spec in "$@"; do
+        mkdir -p "$a/$(dirname "${spec#*:}")"
+        cp -a "${spec%%:*}" "$a/${spec#*:}"
+    done
+    (cd "$a" && find . | cpio -o -H newc --quiet | gzip -1) > "$vm_work/a.cpio.gz"
+    cp "$vm_kernel" "$b/vmlinuz"
+    vm_strip_signature "$vm_kernel" "$b/vmlinuz.unsigned"
+    cp "$vm_work/a.cpio.gz" "$b/initrd.img"
+    (cd "$b" && find . | cpio -o -H newc --quiet) > "$vm_work/b.cpio"
+    cat "$vm_work/b.cpio" "$vm_work/a.cpio.gz" > "$vm_work/initrd.img"
+}
+
+# KVM only when it really boots a kernel here (nested KVM often aborts).
+vm_accel=(-accel tcg)
+vm_detect_accel() {
+    vm_accel=(-accel tcg)
+    if [ -w /dev/kvm ] && [ "${KEXECCTL_VM_ACCEL:-auto}" != tcg ]; then
+        if (vm_run kvm-probe 40 "vmtest=probe" -accel kvm -cpu host) 2>/dev/null &&
+            grep -q 'VMT: done' "$vm_work/kvm-probe.log"; then
+            vm_accel=(-accel kvm -cpu host)
+            vm_say "KVM works: using it"
+            return
+        fi
+        vm_say "/dev/kvm exists but cannot boot a kernel here: using TCG"
+    else
+        vm_say "no usable /dev/kvm: using TCG"
+    fi
+}
+
+# vm_run NAME TIMEOUT APPEND [QEMU ARGS...]: boots the initramfs; returns 0
+# when QEMU ended by itself within TIMEOUT seconds. The serial log, each
+# line prefixed with the host time, is $vm_work/NAME.log.
+vm_run() {
+    local name=$1 timeout=$2 append=$3
+    shift 3
+    local log="$vm_work/$name.log"
+    local args=(-m 1024 -smp 1 -nodefaults -display none -serial stdio
+        -kernel "$vm_kernel" -initrd "$vm_work/initrd.img"
+        -append "console=ttyS0 panic=-1 $append")
+    local has_accel=0 a
+    for a in "$@"; do [ "$a" = -accel ] && has_accel=1; done
+    [ "$has_accel" = 1 ] || args=("${vm_accel[@]}" "${args[@]}")
+    printf '%s\n' "qemu-system-x86_64 ${args[*]} $*" > "$vm_work/$name.cmd"
+    : > "$log"
+    qemu-system-x86_64 "${args[@]}" "$@" </dev/null > >(
+        while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}"; done > "$log"
+    ) 2>&1 &
+    local pid=$!
+    vm_pids+=("$pid")
+    local deadline=$((SECONDS + timeout))
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            kill "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+            sleep 0.2
+            return 1
+        fi
+        sleep 0.2
+    done
+    wait "$pid" 2>/dev/null
+    sleep 0.2
+    return 0
+}
+
+# The host time of the first log line matching a pattern (after line N).
+vm_time_of() {
+    awk -v pat="$2" -v after="${3:-0}" 'NR > after && index($0, pat) { print $1; exit }' "$vm_work/$1.log"
+}

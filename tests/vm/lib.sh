@@ -9,6 +9,9 @@ vm_top=$(cd "$vm_here/../.." && pwd)
 vm_cache=${KEXECCTL_CACHE:-/var/cache/kexecctl-tests}/vm
 vm_work=$(mktemp -d "${TMPDIR:-/tmp}/kexecctl-vm.XXXXXX")
 vm_pids=()
+# When > 0, vm_run ends QEMU after this many /init banners (firmware
+# reboots: the guest cannot tell a rebooted boot from the first).
+vm_stop_inits=0
 
 vm_cleanup() {
     local pid
@@ -109,7 +112,7 @@ vm_initramfs() {
     local spec
     for spec in "$@"; do
         mkdir -p "$a/$(dirname "${spec#*:}")"
-        cp -a "${spec%%:*}" "$a/${spec#*:}"
+        cp -L "${spec%%:*}" "$a/${spec#*:}"
     done
     (cd "$a" && find . | cpio -o -H newc --quiet | gzip -1) > "$vm_work/a.cpio.gz"
     cp "$vm_kernel" "$b/vmlinuz"
@@ -158,6 +161,12 @@ vm_run() {
     vm_pids+=("$pid")
     local deadline=$((SECONDS + timeout))
     while kill -0 "$pid" 2>/dev/null; do
+        if [ "$vm_stop_inits" -gt 0 ] &&
+            [ "$(grep -c 'VMT: init ' "$log" 2>/dev/null)" -ge "$vm_stop_inits" ]; then
+            kill "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+            return 0
+        fi
         if [ "$SECONDS" -ge "$deadline" ]; then
             kill "$pid" 2>/dev/null
             wait "$pid" 2>/dev/null
@@ -174,4 +183,39 @@ vm_run() {
 # The host time of the first log line matching a pattern (after line N).
 vm_time_of() {
     awk -v pat="$2" -v after="${3:-0}" 'NR > after && index($0, pat) { print $1; exit }' "$vm_work/$1.log"
+}
+
+# Debian's /sbin/kexec and the libraries it needs that the host lacks
+# (Debian builds kexec-tools with Xen support); prints initramfs specs.
+vm_kexec_tools_specs() {
+    local dir="$vm_cache/kexec-tools"
+    if [ ! -x "$dir/root/sbin/kexec" ]; then
+        rm -rf "$dir" && mkdir -p "$dir/root"
+        local queue=(kexec-tools) seen=" kexec-tools " pkg dep
+        local all=()
+        while [ ${#queue[@]} -gt 0 ]; do
+            pkg=${queue[0]}
+            queue=("${queue[@]:1}")
+            all+=("$pkg")
+            for dep in $(apt-cache depends --no-recommends --no-suggests --no-conflicts \
+                --no-breaks --no-replaces --no-enhances "$pkg" |
+                awk '/Depends:/ { print $2 }' | tr -d '<>' | grep '^lib' || true); do
+                case "$seen" in *" $dep "*) continue ;; esac
+                seen="$seen$dep "
+                dpkg-query -W -f='${Status}' "$dep" 2>/dev/null | grep -q 'install ok installed' && continue
+                queue+=("$dep")
+            done
+        done
+        for pkg in "${all[@]}"; do
+            dpkg-deb -x "$(vm_fetch_deb "$pkg")" "$dir/root"
+        done
+    fi
+    local libs="$dir/root/lib/x86_64-linux-gnu:$dir/root/usr/lib/x86_64-linux-gnu"
+    echo "$dir/root/sbin/kexec:sbin/kexec"
+    LD_LIBRARY_PATH=$libs ldd "$dir/root/sbin/kexec" |
+        awk '/=> \// { print $3 } /^\t\// { print $1 }' |
+        while read -r lib; do
+            echo "$lib:lib/x86_64-linux-gnu/$(basename "$lib")"
+        done
+    echo "/lib64/ld-linux-x86-64.so.2:lib64/ld-linux-x86-64.so.2"
 }

@@ -33,6 +33,8 @@ vm_fetch_deb() {
     found=$(find "$dir" -maxdepth 1 -name "${name}_*.deb" | head -n 1)
     if [ -z "$found" ]; then
         (cd "$dir" && apt-get download -qq -o APT::Sandbox::User=root "$name") >&2 ||
+            { apt-get update -qq >&2 &&
+                (cd "$dir" && apt-get download -qq -o APT::Sandbox::User=root "$name") >&2; } ||
             vm_die "cannot download $name with apt-get download"
         found=$(find "$dir" -maxdepth 1 -name "${name}_*.deb" | head -n 1)
     fi

@@ -58,6 +58,12 @@ pub enum Command {
     /// What is loaded, the crash reservation, lockdown, and what the next
     /// kexec would boot. Exit 0 when a kexec kernel is loaded, 3 when not.
     Status,
+    /// Write man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
 }
 
 pub fn main(args: Vec<OsString>) -> Result<Status, Exit> {
@@ -74,6 +80,10 @@ pub fn main(args: Vec<OsString>) -> Result<Status, Exit> {
         Some(Command::Unload) => Ok(unload(&ctx)?),
         Some(Command::Exec { force }) => Ok(exec(&ctx, force)?),
         Some(Command::Status) => Ok(status(&ctx)?),
+        Some(Command::GenerateDocs { out }) => {
+            crate::applets::docs::generate(&out)?;
+            Ok(0)
+        }
         None => {
             use clap::CommandFactory;
             let _ = Args::command().print_help();

@@ -3,6 +3,7 @@
 
 pub mod coldreboot;
 pub mod config;
+pub mod docs;
 pub mod fastreboot;
 pub mod kdump_setup;
 pub mod kexec_load;

@@ -5,6 +5,7 @@ mod debian_oracle;
 mod dispatch;
 mod kdump_setup;
 mod kexec_load;
+mod packaging;
 mod reader_properties;
 mod shell_vs_dash;
 mod util;

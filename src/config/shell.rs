@@ -268,6 +268,15 @@ enum WordContext {
     Brace { colon_tilde: bool },
 }
 
+/// Where double-quoted text ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum QuotedEnd {
+    /// At the closing `"`; `in_brace` when the quotes are inside `${...}`.
+    Quote { in_brace: bool },
+    /// At the `}` of `"${NAME-word}"`.
+    Brace,
+}
+
 impl WordContext {
     /// Whether `~` after an unquoted `:` is a tilde expansion.
     fn colon_tilde(self) -> bool {
@@ -693,22 +702,40 @@ impl<'p> Parser<'p> {
     /// `\}` is an escape too.
     fn parse_double_quoted(&mut self, in_brace: bool) -> Result<Word> {
         let open = self.pos;
-        self.nested(open, |p| p.parse_double_quoted_body(in_brace))
+        self.pos += 1;
+        self.nested(open, |p| {
+            p.parse_quoted_text(open, QuotedEnd::Quote { in_brace })
+        })
     }
 
-    fn parse_double_quoted_body(&mut self, in_brace: bool) -> Result<Word> {
-        let open = self.pos;
-        self.pos += 1;
+    /// The word of `"${NAME-word}"` (inside double quotes): double-quote
+    /// rules, `\}` is an escape, a nested `"..."` quotes, `}` ends it.
+    fn parse_quoted_brace_word(&mut self, open: Pos) -> Result<Word> {
+        self.parse_quoted_text(open, QuotedEnd::Brace)
+    }
+
+    /// Text under double-quote rules up to its end: `\` escapes `$`, `` ` ``,
+    /// `"`, `\` (and `}` within `${...}`), other backslashes stay.
+    fn parse_quoted_text(&mut self, open: Pos, end: QuotedEnd) -> Result<Word> {
+        let in_brace = matches!(end, QuotedEnd::Brace | QuotedEnd::Quote { in_brace: true });
         let mut word = Word::new();
         let mut literal = String::new();
         loop {
-            match self.peek() {
-                None => return Err(self.error_at(open, "unterminated double quote")),
-                Some('"') => {
+            match (self.peek(), end) {
+                (None, QuotedEnd::Quote { .. }) => {
+                    return Err(self.error_at(open, "unterminated double quote"));
+                }
+                (None, QuotedEnd::Brace) => return Err(self.error_at(open, "unterminated `${`")),
+                (Some('"'), QuotedEnd::Quote { .. }) => {
                     self.pos += 1;
                     break;
                 }
-                Some('\\') => {
+                (Some('}'), QuotedEnd::Brace) => break,
+                (Some('"'), QuotedEnd::Brace) => {
+                    flush(&mut word, &mut literal);
+                    word.extend(self.parse_double_quoted(true)?);
+                }
+                (Some('\\'), _) => {
                     self.pos += 1;
                     match self.chars.get(self.pos) {
                         Some(&c @ ('$' | '`' | '"' | '\\')) => {
@@ -722,48 +749,11 @@ impl<'p> Parser<'p> {
                         _ => literal.push('\\'),
                     }
                 }
-                Some('$' | '`') => {
+                (Some('$' | '`'), _) => {
                     flush(&mut word, &mut literal);
                     word.push(self.parse_expansion(true, WordContext::Argument)?);
                 }
-                Some(c) => {
-                    literal.push(c);
-                    self.pos += 1;
-                }
-            }
-        }
-        flush(&mut word, &mut literal);
-        Ok(word)
-    }
-
-    /// The word of `"${NAME-word}"` (inside double quotes): double-quote
-    /// rules, `\}` is an escape, a nested `"..."` quotes, `}` ends it.
-    fn parse_quoted_brace_word(&mut self, open: Pos) -> Result<Word> {
-        let mut word = Word::new();
-        let mut literal = String::new();
-        loop {
-            match self.peek() {
-                None => return Err(self.error_at(open, "unterminated `${`")),
-                Some('}') => break,
-                Some('"') => {
-                    flush(&mut word, &mut literal);
-                    word.extend(self.parse_double_quoted(true)?);
-                }
-                Some('\\') => {
-                    self.pos += 1;
-                    match self.chars.get(self.pos) {
-                        Some(&c @ ('$' | '`' | '"' | '\\' | '}')) => {
-                            literal.push(c);
-                            self.pos += 1;
-                        }
-                        _ => literal.push('\\'),
-                    }
-                }
-                Some('$' | '`') => {
-                    flush(&mut word, &mut literal);
-                    word.push(self.parse_expansion(true, WordContext::Argument)?);
-                }
-                Some(c) => {
+                (Some(c), _) => {
                     literal.push(c);
                     self.pos += 1;
                 }

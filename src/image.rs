@@ -166,6 +166,7 @@ pub fn inspect(head: &[u8]) -> Format {
 /// A minimal, valid x86_64 bzImage header for tests and fixtures:
 /// `len` bytes, boot protocol 2.15, 64-bit and above-4G load flags,
 /// `cmdline_size` 2048.
+#[cfg(test)]
 pub fn fake_bzimage(len: usize) -> Vec<u8> {
     let mut b = vec![0u8; len.max(HEADER_LEN)];
     b[0x1f1] = 1; // setup_sects

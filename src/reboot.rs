@@ -16,7 +16,7 @@ use crate::error::{Error, ExitCode, IoResultExt, Result};
 use crate::loader::{self, LoadSpec, Method};
 use crate::plan::{self, Action, KexecSettings, Plan};
 use crate::root::Root;
-use crate::state::KexecState;
+use crate::state::{self, KexecState};
 use crate::sys::{Kexec, errno_name};
 
 /// One-shot "next reboot goes through firmware" marker written by
@@ -232,8 +232,7 @@ pub fn unload(root: &Root, sys: &dyn Kexec) -> Result<()> {
 /// there is nothing to do, or the kexec failed (the caller lets the normal
 /// reboot go on).
 pub fn exec(ctx: &Ctx, sys: &dyn Kexec, force: bool) -> Result<ExecOutcome> {
-    let state = KexecState::read(&ctx.root);
-    if !state.loaded {
+    if !state::kexec_loaded(&ctx.root) {
         return Ok(ExecOutcome::Nothing("no kexec kernel is loaded".into()));
     }
     if let Some(marker) = cold_marker(&ctx.root) {
@@ -283,9 +282,9 @@ pub fn cold_reboot(ctx: &Ctx, sys: &dyn Kexec, args: &[String]) -> Result<i32> {
         .find(|p| ctx.root.host(p).exists())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("reboot"));
-    let state = KexecState::read(&ctx.root);
+    let loaded = state::kexec_loaded(&ctx.root);
     if ctx.dry_run {
-        if state.loaded {
+        if loaded {
             println!("would unload the loaded kexec kernel");
         }
         println!("would create {COLD_MARKER}");
@@ -296,7 +295,7 @@ pub fn cold_reboot(ctx: &Ctx, sys: &dyn Kexec, args: &[String]) -> Result<i32> {
         );
         return Ok(0);
     }
-    if state.loaded {
+    if loaded {
         // Keep going on failure: the marker still stops kexecctl's own
         // exec step, and the reboot must happen.
         if let Err(e) = unload(&ctx.root, sys) {

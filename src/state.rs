@@ -40,10 +40,20 @@ fn efivar_byte(root: &Root, name: &str) -> Option<u8> {
     fs::read(root.host(Path::new(&path))).ok()?.get(4).copied()
 }
 
+/// Reads a 0/1 flag; Linux 6.19+ moves these under /sys/kernel/kexec/,
+/// so the new name is tried first.
+fn flag(root: &Root, new: &str, old: &str) -> bool {
+    read_first(root, &[new, old]).as_deref() == Some("1")
+}
+
+/// Only whether a kexec image is loaded: what the reboot path needs,
+/// without the other reads of [`KexecState::read`].
+pub fn kexec_loaded(root: &Root) -> bool {
+    flag(root, "/sys/kernel/kexec/loaded", "/sys/kernel/kexec_loaded")
+}
+
 impl KexecState {
     pub fn read(root: &Root) -> Self {
-        // Linux 6.19+ moves these under /sys/kernel/kexec/; try it first.
-        let flag = |new: &str, old: &str| read_first(root, &[new, old]).as_deref() == Some("1");
         let lockdown = read_first(root, &["/sys/kernel/security/lockdown"]).and_then(|s| {
             let start = s.find('[')?;
             let end = s[start..].find(']')?;
@@ -52,8 +62,9 @@ impl KexecState {
         let secure_boot = efivar_byte(root, "SecureBoot")
             .map(|sb| sb == 1 && efivar_byte(root, "SetupMode").unwrap_or(0) == 0);
         KexecState {
-            loaded: flag("/sys/kernel/kexec/loaded", "/sys/kernel/kexec_loaded"),
+            loaded: kexec_loaded(root),
             crash_loaded: flag(
+                root,
                 "/sys/kernel/kexec/crash_loaded",
                 "/sys/kernel/kexec_crash_loaded",
             ),

@@ -283,7 +283,7 @@ fn flush(word: &mut Word, lit: &mut String) {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Stmt {
-    Command(Vec<Word>, usize),
+    Command(Vec<Word>),
     If {
         branches: Vec<(Vec<Stmt>, Vec<Stmt>)>,
         otherwise: Vec<Stmt>,
@@ -423,13 +423,12 @@ impl Parser {
                 Ok(Stmt::Skipped)
             }
             _ => {
-                let line = self.line().unwrap_or(0);
                 let mut words = Vec::new();
                 while let Some(Token::Word(w, _)) = self.tokens.get(self.pos) {
                     words.push(w.clone());
                     self.pos += 1;
                 }
-                Ok(Stmt::Command(words, line))
+                Ok(Stmt::Command(words))
             }
         }
     }
@@ -558,9 +557,9 @@ impl Eval<'_> {
     fn run(&mut self, stmts: &[Stmt], menu: &mut Vec<Item>) -> GResult<()> {
         for stmt in stmts {
             match stmt {
-                Stmt::Command(words, line) => {
+                Stmt::Command(words) => {
                     let args = self.expand_all(words);
-                    self.command(&args, *line, Some(menu))?;
+                    self.command(&args, Some(menu))?;
                 }
                 Stmt::If {
                     branches,
@@ -612,12 +611,7 @@ impl Eval<'_> {
     }
 
     /// One command. `menu` is None inside an entry body.
-    fn command(
-        &mut self,
-        args: &[String],
-        line: usize,
-        menu: Option<&mut Vec<Item>>,
-    ) -> GResult<bool> {
+    fn command(&mut self, args: &[String], menu: Option<&mut Vec<Item>>) -> GResult<bool> {
         let Some(name) = args.first() else {
             return Ok(true);
         };
@@ -669,7 +663,6 @@ impl Eval<'_> {
                 // insmod, search, echo, load_video, terminal_*, ...: no
                 // effect on which kernel is booted. As a condition an
                 // unknown command counts as failed.
-                let _ = line;
                 return Ok(false);
             }
         }
@@ -680,12 +673,12 @@ impl Eval<'_> {
         let mut status = true;
         for stmt in cond {
             status = match stmt {
-                Stmt::Command(words, line) => {
+                Stmt::Command(words) => {
                     let args = self.expand_all(words);
                     if args.first().is_some_and(|a| a == "!") {
-                        !self.command(&args[1..], *line, None)?
+                        !self.command(&args[1..], None)?
                     } else {
-                        self.command(&args, *line, None)?
+                        self.command(&args, None)?
                     }
                 }
                 _ => false,
@@ -768,7 +761,7 @@ impl Eval<'_> {
     fn entry_body(&mut self, body: &[Stmt], entry: &mut GrubEntry) {
         for stmt in body {
             match stmt {
-                Stmt::Command(words, line) => {
+                Stmt::Command(words) => {
                     let args = self.expand_all(words);
                     match args.first().map(String::as_str) {
                         Some(cmd @ ("linux" | "linuxefi" | "linux16")) => {
@@ -788,7 +781,7 @@ impl Eval<'_> {
                                 .collect();
                         }
                         _ => {
-                            let _ = self.command(&args, *line, None);
+                            let _ = self.command(&args, None);
                         }
                     }
                 }

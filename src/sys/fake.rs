@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::{CStr, OsString};
 use std::fs::OpenOptions;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
@@ -64,11 +64,8 @@ fn fd_target(fd: BorrowedFd<'_>) -> String {
 }
 
 fn fd_size(fd: BorrowedFd<'_>) -> Option<u64> {
-    let mut file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
-    let mut buf = Vec::new();
-    file.seek(io::SeekFrom::Start(0)).ok()?;
-    file.read_to_end(&mut buf).ok()?;
-    Some(buf.len() as u64)
+    let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+    file.metadata().ok().map(|m| m.len())
 }
 
 impl Recorder {

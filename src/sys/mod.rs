@@ -54,53 +54,38 @@ pub fn from_env() -> Box<dyn Kexec> {
 }
 
 /// errno names kexecctl knows, for messages and test injection.
+const ERRNO_NAMES: &[(Errno, &str)] = &[
+    (Errno::EPERM, "EPERM"),
+    (Errno::EACCES, "EACCES"),
+    (Errno::EKEYREJECTED, "EKEYREJECTED"),
+    (Errno::ENOKEY, "ENOKEY"),
+    (Errno::ENODATA, "ENODATA"),
+    (Errno::EBADMSG, "EBADMSG"),
+    (Errno::EMSGSIZE, "EMSGSIZE"),
+    (Errno::ENOPKG, "ENOPKG"),
+    (Errno::ENOEXEC, "ENOEXEC"),
+    (Errno::EINVAL, "EINVAL"),
+    (Errno::EBUSY, "EBUSY"),
+    (Errno::ENOMEM, "ENOMEM"),
+    (Errno::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
+    (Errno::ETXTBSY, "ETXTBSY"),
+    (Errno::ENOSYS, "ENOSYS"),
+    (Errno::EFBIG, "EFBIG"),
+    (Errno::EBADF, "EBADF"),
+    (Errno::ENOENT, "ENOENT"),
+    (Errno::EOPNOTSUPP, "EOPNOTSUPP"),
+];
+
 pub fn errno_name(e: Errno) -> &'static str {
-    match e {
-        Errno::EPERM => "EPERM",
-        Errno::EACCES => "EACCES",
-        Errno::EKEYREJECTED => "EKEYREJECTED",
-        Errno::ENOKEY => "ENOKEY",
-        Errno::ENODATA => "ENODATA",
-        Errno::EBADMSG => "EBADMSG",
-        Errno::EMSGSIZE => "EMSGSIZE",
-        Errno::ENOPKG => "ENOPKG",
-        Errno::ENOEXEC => "ENOEXEC",
-        Errno::EINVAL => "EINVAL",
-        Errno::EBUSY => "EBUSY",
-        Errno::ENOMEM => "ENOMEM",
-        Errno::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        Errno::ETXTBSY => "ETXTBSY",
-        Errno::ENOSYS => "ENOSYS",
-        Errno::EFBIG => "EFBIG",
-        Errno::EBADF => "EBADF",
-        Errno::ENOENT => "ENOENT",
-        Errno::EOPNOTSUPP => "EOPNOTSUPP",
-        _ => "errno",
-    }
+    ERRNO_NAMES
+        .iter()
+        .find(|(errno, _)| *errno == e)
+        .map_or("errno", |(_, name)| name)
 }
 
 pub fn errno_from_name(name: &str) -> Option<Errno> {
-    [
-        Errno::EPERM,
-        Errno::EACCES,
-        Errno::EKEYREJECTED,
-        Errno::ENOKEY,
-        Errno::ENODATA,
-        Errno::EBADMSG,
-        Errno::EMSGSIZE,
-        Errno::ENOPKG,
-        Errno::ENOEXEC,
-        Errno::EINVAL,
-        Errno::EBUSY,
-        Errno::ENOMEM,
-        Errno::EADDRNOTAVAIL,
-        Errno::ETXTBSY,
-        Errno::ENOSYS,
-        Errno::EFBIG,
-        Errno::EBADF,
-        Errno::ENOENT,
-        Errno::EOPNOTSUPP,
-    ]
-    .into_iter()
-    .find(|e| errno_name(*e) == name)
+    ERRNO_NAMES
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(errno, _)| *errno)
 }

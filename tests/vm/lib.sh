@@ -182,10 +182,6 @@ vm_run() {
     return 0
 }
 
-# The host time of the first log line matching a pattern (after line N).
-vm_time_of() {
-    awk -v pat="$2" -v after="${3:-0}" 'NR > after && index($0, pat) { print $1; exit }' "$vm_work/$1.log"
-}
 
 # Debian's /sbin/kexec and the libraries it needs that the host lacks
 # (Debian builds kexec-tools with Xen support); prints initramfs specs.

@@ -25,7 +25,7 @@ pub struct ConfigArgs {
     pub set: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct VarOut {
     value: String,
     origin: String,
@@ -89,14 +89,7 @@ pub fn run(args: &ConfigArgs, ctx: &Ctx) -> Result<Status> {
     let out = ConfigOut {
         variables: sets
             .iter()
-            .flat_map(|s| s.variables.iter())
-            .map(|(k, v)| {
-                let v = VarOut {
-                    value: v.value.clone(),
-                    origin: v.origin.clone(),
-                };
-                (k.clone(), v)
-            })
+            .flat_map(|s| s.variables.clone())
             .collect(),
         sets,
     };

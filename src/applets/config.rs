@@ -87,10 +87,7 @@ pub fn run(args: &ConfigArgs, ctx: &Ctx) -> Result<Status> {
         }
     }
     let out = ConfigOut {
-        variables: sets
-            .iter()
-            .flat_map(|s| s.variables.clone())
-            .collect(),
+        variables: sets.iter().flat_map(|s| s.variables.clone()).collect(),
         sets,
     };
     if ctx.json {

@@ -342,7 +342,8 @@ pub fn parse_kexec_args(text: &str) -> KexecArgs {
 }
 
 /// Red Hat's `/etc/sysconfig/kdump` settings, or Debian's kdump-tools'.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Family {
     RedHat,
     Debian,

@@ -8,6 +8,7 @@ pub mod grub;
 pub mod grubenv;
 pub mod locate;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
@@ -31,6 +32,13 @@ pub struct BootEntry {
     pub initrds: Vec<PathBuf>,
     #[serde(skip)]
     pub cmdline: String,
+    /// GRUB's environment block, when the system has one.
+    #[serde(skip)]
+    pub grubenv: Option<PathBuf>,
+    /// What GRUB's `save_env` would store when it boots this entry
+    /// (name → value; empty: cleared).
+    #[serde(skip)]
+    pub grubenv_writes: BTreeMap<String, String>,
 }
 
 /// The entry GRUB boots by default, or `None` when there is no grub.cfg.
@@ -86,5 +94,7 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
         source: if entry.bls { "bls" } else { "grub" },
         kernel,
         initrds,
+        grubenv: Some(files.dir().join("grubenv")).filter(|p| root.host(p).is_file()),
+        grubenv_writes: BTreeMap::new(),
     }))
 }

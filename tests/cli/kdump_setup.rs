@@ -69,9 +69,11 @@ fn rhel9() -> Host {
     ] {
         set_mtime(&host, f, 3600);
     }
+    // Run by the recording system in place of the tree's mkdumprd; the
+    // paths it gets are the tree's, below $KEXECCTL_TEST_ROOT.
     host.fake_program_in_root(
         "/usr/sbin/mkdumprd",
-        "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/../../mkdumprd.args\"\nwhile [ $# -gt 2 ]; do shift; done\necho built > \"$1\"",
+        "printf '%s\\n' \"$@\" > \"$KEXECCTL_TEST_ROOT/mkdumprd.args\"\nwhile [ $# -gt 2 ]; do shift; done\necho built > \"$KEXECCTL_TEST_ROOT$1\"",
     );
     host
 }
@@ -86,12 +88,15 @@ fn dry_plan(host: &Host) -> Value {
 fn test_rhel9_worked_example() {
     let plan = dry_plan(&rhel9());
     assert_eq!(plan["action"], "load");
-    assert_eq!(plan["family"], "redhat");
-    assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}"));
-    assert_eq!(plan["initrd"], format!("/boot/initramfs-{VER}kdump.img"));
-    assert_eq!(plan["cmdline"], WORKED);
-    assert_eq!(plan["rebuild"]["needed"], false, "{plan}");
-    assert_eq!(plan["kexec_args"], serde_json::json!(["-s"]));
+    assert_eq!(plan["kdump"]["family"], "redhat");
+    assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
+    assert_eq!(
+        plan["load"]["initrds"][0],
+        format!("/boot/initramfs-{VER}kdump.img")
+    );
+    assert_eq!(plan["load"]["cmdline"], WORKED);
+    assert_eq!(plan["kdump"]["rebuild"]["needed"], false, "{plan}");
+    assert_eq!(plan["kdump"]["kexec_args"], serde_json::json!(["-s"]));
 }
 
 #[test]
@@ -118,9 +123,22 @@ fn test_missing_initrd_is_rebuilt_with_mkdumprd() {
     let host = rhel9();
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     let plan = dry_plan(&host);
-    assert_eq!(plan["rebuild"]["needed"], true);
-    assert_eq!(plan["rebuild"]["reason"], "no kdump initial ramdisk found");
+    assert_eq!(plan["kdump"]["rebuild"]["needed"], true);
+    assert_eq!(
+        plan["kdump"]["rebuild"]["reason"],
+        "no kdump initial ramdisk found"
+    );
     assert!(!host.exists("/mkdumprd.args"), "a dry run runs nothing");
+    // On a real machine, the tree's mkdumprd would run chrooted into it.
+    let out = run(&mut host.cmd_real("kdump-setup", &["--dry-run", "--json", "start"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let real: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(real["steps"][0]["step"], "build-initrd");
+    assert_eq!(
+        real["steps"][0]["program"]["chroot"],
+        host.root().display().to_string()
+    );
+    assert!(!host.exists("/mkdumprd.args"));
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -136,9 +154,10 @@ fn test_missing_initrd_is_rebuilt_with_mkdumprd() {
         .map(str::to_string)
         .collect();
     assert_eq!(args[0], "-f");
-    assert!(args[1].ends_with(&format!("/root/boot/initramfs-{VER}kdump.img")));
+    assert_eq!(args[1], format!("/boot/initramfs-{VER}kdump.img"));
     assert_eq!(args[2], VER);
-    assert_eq!(host.calls()[0]["call"], "file_load");
+    let calls: Vec<Value> = host.calls().iter().map(|c| c["call"].clone()).collect();
+    assert_eq!(calls, ["create_dir", "run", "file_load"]);
 }
 
 #[test]
@@ -146,20 +165,20 @@ fn test_stale_initrd_and_force_directives() {
     let host = rhel9();
     set_mtime(&host, &format!("/boot/initramfs-{VER}kdump.img"), 7200);
     let plan = dry_plan(&host);
-    assert_eq!(plan["rebuild"]["needed"], true);
+    assert_eq!(plan["kdump"]["rebuild"]["needed"], true);
     assert!(
-        plan["rebuild"]["reason"]
+        plan["kdump"]["rebuild"]["reason"]
             .as_str()
             .unwrap()
             .contains(&format!("/boot/vmlinuz-{VER} is newer"))
     );
     host.write("/etc/kdump.conf", "force_no_rebuild 1\n");
     set_mtime(&host, "/etc/kdump.conf", 9000);
-    assert_eq!(dry_plan(&host)["rebuild"]["needed"], false);
+    assert_eq!(dry_plan(&host)["kdump"]["rebuild"]["needed"], false);
     host.write("/etc/kdump.conf", "force_rebuild 1\n");
     let plan = dry_plan(&host);
     assert_eq!(
-        plan["rebuild"]["reason"],
+        plan["kdump"]["rebuild"]["reason"],
         "force_rebuild is set in /etc/kdump.conf"
     );
     host.write("/etc/kdump.conf", "force_rebuild yes\n");
@@ -209,7 +228,14 @@ fn test_no_crash_reservation() {
     let out = host.run("kdump-setup", &["--dry-run", "--json", "start"]);
     assert_eq!(out.code, 6);
     let plan: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["action"], "skip");
+    assert_eq!(plan["error"]["exit_code"], 6, "{plan}");
+    assert_eq!(plan["error"]["kind"], "not-configured");
+    assert!(
+        plan["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No memory reserved")
+    );
 }
 
 #[test]
@@ -241,7 +267,7 @@ fn test_already_loaded_status_stop_showmem() {
     let out = host.run("kdump-setup", &["showmem"]);
     assert_eq!(
         out.stderr,
-        "kdump: Reserved 256MB memory for crash kernel\n"
+        "kdump: Reserved 256 MiB memory for crash kernel\n"
     );
     let out = host.run("kdump-setup", &["bogus"]);
     assert_eq!(out.code, 1);
@@ -257,11 +283,13 @@ fn test_already_loaded_status_stop_showmem() {
 fn test_restart_and_condrestart() {
     let host = rhel9();
     host.write("/sys/kernel/kexec_crash_loaded", "1\n");
-    // restart = stop + start; the fake does not change sysfs, so start sees
-    // the image as loaded: exactly one unload, no second load.
+    // restart = stop + start: the recording system clears kexec_crash_loaded
+    // on the unload, as the kernel would, so start loads again.
     let out = host.run("kdump-setup", &["try-restart"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(host.calls()[0]["call"], "file_unload");
+    let calls: Vec<Value> = host.calls().iter().map(|c| c["call"].clone()).collect();
+    assert_eq!(calls, ["file_unload", "file_load"]);
+    assert_eq!(host.read("/sys/kernel/kexec_crash_loaded"), "1\n");
     let host = rhel9();
     let out = host.run("kdump-setup", &["condrestart"]);
     assert_eq!(out.code, 0);
@@ -277,8 +305,8 @@ fn test_release_layouts() {
     let host = rhel9();
     host.write("/etc/sysconfig/kdump", &corpus("rhel6-x86_64.sysconfig"));
     let plan = dry_plan(&host);
-    assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}"));
-    let cmdline = plan["cmdline"].as_str().unwrap();
+    assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
+    let cmdline = plan["load"]["cmdline"].as_str().unwrap();
     assert!(cmdline.ends_with("irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off acpi_no_memhotplug disable_cpu_apicid=0"), "{cmdline}");
     assert!(
         cmdline.contains(" quiet "),
@@ -293,9 +321,16 @@ fn test_release_layouts() {
         let host = rhel9();
         host.write("/etc/sysconfig/kdump", &corpus(file));
         let plan = dry_plan(&host);
-        assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}"), "{file}");
+        assert_eq!(
+            plan["load"]["kernel"],
+            format!("/boot/vmlinuz-{VER}"),
+            "{file}"
+        );
         assert!(
-            !plan["cmdline"].as_str().unwrap().contains("crashkernel"),
+            !plan["load"]["cmdline"]
+                .as_str()
+                .unwrap()
+                .contains("crashkernel"),
             "{file}"
         );
     }
@@ -316,8 +351,8 @@ fn test_bls_machine_id_layout() {
     host.write_bytes(&format!("{dir}/vmlinuz"), &bzimage(&host));
     host.write(&format!("{dir}/initrd"), "default");
     let plan = dry_plan(&host);
-    assert_eq!(plan["kernel"], format!("{dir}/vmlinuz"));
-    assert_eq!(plan["initrd"], format!("{dir}/initrdkdump"));
+    assert_eq!(plan["load"]["kernel"], format!("{dir}/vmlinuz"));
+    assert_eq!(plan["load"]["initrds"][0], format!("{dir}/initrdkdump"));
 }
 
 #[test]
@@ -325,12 +360,15 @@ fn test_debug_kernel_prefers_its_sibling() {
     let host = rhel9();
     host.write("/proc/sys/kernel/osrelease", &format!("{VER}+debug\n"));
     host.write_bytes(&format!("/boot/vmlinuz-{VER}+debug"), &bzimage(&host));
-    assert_eq!(dry_plan(&host)["kernel"], format!("/boot/vmlinuz-{VER}"));
+    assert_eq!(
+        dry_plan(&host)["load"]["kernel"],
+        format!("/boot/vmlinuz-{VER}")
+    );
     fs::remove_file(host.root().join(format!("boot/vmlinuz-{VER}"))).unwrap();
     let plan = dry_plan(&host);
-    assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}+debug"));
+    assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}+debug"));
     assert_eq!(
-        plan["initrd"],
+        plan["load"]["initrds"][0],
         format!("/boot/initramfs-{VER}+debugkdump.img")
     );
 }
@@ -360,7 +398,7 @@ fn test_read_only_boot_uses_var_lib_kdump() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let plan: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(
-        plan["initrd"],
+        plan["load"]["initrds"][0],
         format!("/var/lib/kdump/initramfs-{VER}kdump.img")
     );
 }
@@ -385,7 +423,8 @@ fn test_kexec_args_debug_and_delegation() {
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 5, "no /sbin/kexec in the tree: {}", out.stderr);
     assert!(
-        out.stderr.contains("--elf32-core-headers need kexec-tools"),
+        out.stderr
+            .contains("--elf32-core-headers (/etc/sysconfig/kdump:17) need kexec-tools"),
         "{}",
         out.stderr
     );
@@ -449,16 +488,21 @@ fn debian_kdump() -> Host {
 fn test_debian_kdump_tools() {
     let host = debian_kdump();
     let plan = dry_plan(&host);
-    assert_eq!(plan["family"], "debian");
-    assert_eq!(plan["kernel"], "/boot/vmlinuz-6.1.0-28-amd64");
-    assert_eq!(plan["initrd"], "/var/lib/kdump/initrd.img-6.1.0-28-amd64");
+    assert_eq!(plan["kdump"]["family"], "debian");
+    assert_eq!(plan["load"]["kernel"], "/boot/vmlinuz-6.1.0-28-amd64");
     assert_eq!(
-        plan["cmdline"],
+        plan["load"]["initrds"][0],
+        "/var/lib/kdump/initrd.img-6.1.0-28-amd64"
+    );
+    assert_eq!(
+        plan["load"]["cmdline"],
         "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=x ro quiet reset_devices systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll usbcore.nousb"
     );
-    assert_eq!(plan["rebuild"], Value::Null);
+    assert_eq!(plan["kdump"]["rebuild"], Value::Null);
+    host.write("/proc/sys/kernel/panic_on_oops", "0\n");
     assert_eq!(host.run("kdump-setup", &["start"]).code, 0);
     assert_eq!(host.calls()[0]["flags"], 2);
+    assert_eq!(host.calls()[1]["call"], "write_in_place");
     assert_eq!(host.read("/proc/sys/kernel/panic_on_oops"), "1\n");
     // USE_KDUMP=0: nothing to do.
     host.edit("/etc/default/kdump-tools", "USE_KDUMP=1", "USE_KDUMP=0");
@@ -518,7 +562,7 @@ fn test_fastreboot_yes_under_systemd() {
     );
     assert_eq!(
         calls[1],
-        serde_json::json!({"call": "run", "program": "systemctl", "args": ["kexec"], "env": []})
+        serde_json::json!({"call": "run", "program": "systemctl", "args": ["kexec"], "env": [], "chroot": null})
     );
 }
 
@@ -540,9 +584,12 @@ fn test_fastreboot_red_hat_names_remove_append_and_sysvinit() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let plan: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}"));
-    assert_eq!(plan["initrd"], format!("/boot/initramfs-{VER}.img"));
-    let cmdline = plan["cmdline"].as_str().unwrap();
+    assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
+    assert_eq!(
+        plan["load"]["initrds"][0],
+        format!("/boot/initramfs-{VER}.img")
+    );
+    let cmdline = plan["load"]["cmdline"].as_str().unwrap();
     assert!(
         cmdline.ends_with("rd.lvm.lv=rhel/swap quiet console=ttyS0"),
         "{cmdline}"
@@ -551,12 +598,15 @@ fn test_fastreboot_red_hat_names_remove_append_and_sysvinit() {
         !cmdline.contains("rhgb") && !cmdline.contains("resume="),
         "{cmdline}"
     );
-    assert_eq!(plan["reboot"], "reboot");
+    assert_eq!(plan["steps"][1]["step"], "create-marker");
+    assert_eq!(plan["steps"][2]["program"]["path"], "reboot");
     // sysvinit: a one-shot marker lets the exec step kexec, then `reboot`.
     let out = host.run("fastreboot", &["--yes"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(host.exists("/run/kexecctl/kexec-requested"));
-    assert_eq!(host.calls()[1]["program"], "reboot");
+    let calls = host.calls();
+    assert_eq!(calls[2]["call"], "run");
+    assert_eq!(calls[2]["program"], "reboot");
 }
 
 #[test]
@@ -565,8 +615,8 @@ fn test_fastreboot_default_entry() {
     let out = host.run("fastreboot", &["--dry-run", "--json", "--default"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let plan: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["kernel"], "/boot/vmlinuz-6.1.0-27-amd64");
-    assert_eq!(plan["entry"]["source"], "grub");
+    assert_eq!(plan["load"]["kernel"], "/boot/vmlinuz-6.1.0-27-amd64");
+    assert_eq!(plan["load"]["entry"]["source"], "grub");
 }
 
 #[test]
@@ -623,5 +673,5 @@ fn test_fastreboot_dialogue_through_a_pty() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let calls = host.calls();
     assert_eq!(calls[0]["call"], "file_load", "{calls:?}");
-    assert_eq!(calls[1]["call"], "run");
+    assert_eq!(calls.last().unwrap()["call"], "run");
 }

@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -142,9 +143,25 @@ impl Host {
         let mut cmd = self.links.cmd(personality);
         cmd.env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
             .env("KEXECCTL_TEST_SYSCALLS", self.syscall_log())
+            .env("KEXECCTL_TEST_KERNEL", self.root())
+            .env("KEXECCTL_TEST_EXEC_IN", self.root())
             .arg("--root")
             .arg(self.root())
             .args(args);
+        cmd
+    }
+
+    /// The binary with the real System (no recording fake): for what must
+    /// hold on a real machine given a --root tree.
+    pub fn cmd_real(&self, personality: &str, args: &[&str]) -> Command {
+        let mut cmd = self.links.cmd(personality);
+        cmd.env(
+            "PATH",
+            format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.bin.display()),
+        )
+        .arg("--root")
+        .arg(self.root())
+        .args(args);
         cmd
     }
 
@@ -161,7 +178,7 @@ impl Host {
 }
 
 fn kernel_of(plan: &Value) -> &str {
-    plan["kernel"]
+    plan["load"]["kernel"]
         .as_str()
         .unwrap_or_else(|| panic!("no kernel in {plan}"))
 }
@@ -174,16 +191,19 @@ fn test_saved_entry_submenu_id_path() {
     let plan = Host::debian12().plan();
     assert_eq!(plan["action"], "load");
     assert_eq!(kernel_of(&plan), "/boot/vmlinuz-6.1.0-27-amd64");
-    assert_eq!(plan["initrd"], "/boot/initrd.img-6.1.0-27-amd64");
     assert_eq!(
-        plan["cmdline"],
+        plan["load"]["initrds"][0],
+        "/boot/initrd.img-6.1.0-27-amd64"
+    );
+    assert_eq!(
+        plan["load"]["cmdline"],
         format!("BOOT_IMAGE=/boot/vmlinuz-6.1.0-27-amd64 root=UUID={UUID} ro quiet")
     );
     assert_eq!(
-        plan["entry"]["id"],
+        plan["load"]["entry"]["id"],
         format!("gnulinux-6.1.0-27-amd64-advanced-{UUID}")
     );
-    assert_eq!(plan["entry"]["source"], "grub");
+    assert_eq!(plan["load"]["entry"]["source"], "grub");
 }
 
 #[test]
@@ -223,9 +243,12 @@ fn test_every_default_form() {
             "default {default:?}"
         );
         assert!(
-            plan["cmdline"].as_str().unwrap().ends_with(last_arg),
+            plan["load"]["cmdline"]
+                .as_str()
+                .unwrap()
+                .ends_with(last_arg),
             "default {default:?}: {}",
-            plan["cmdline"]
+            plan["load"]["cmdline"]
         );
     }
 }
@@ -241,7 +264,7 @@ fn test_next_entry_wins_over_saved_entry_and_missing_saved_entry_is_0() {
         ("next_entry", "1>1"),
     ]);
     assert!(
-        host.plan()["cmdline"]
+        host.plan()["load"]["cmdline"]
             .as_str()
             .unwrap()
             .ends_with("ro single")
@@ -275,11 +298,11 @@ fn test_grub_quoting_escapes_and_several_initrds() {
     );
     let plan = host.plan();
     assert_eq!(
-        plan["cmdline"],
+        plan["load"]["cmdline"],
         "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda1 \"acpi_osi=Windows 2015\" memmap=64K$0x10000"
     );
     assert_eq!(
-        plan["initrd"],
+        plan["load"]["initrds"],
         serde_json::json!(["/boot/intel-ucode.img", "/boot/initrd.img-6.1.0-28-amd64"])
     );
     // Loaded as one concatenated initramfs.
@@ -308,7 +331,10 @@ fn test_linuxefi_and_linux16_are_understood() {
         );
         let plan = host.plan();
         assert_eq!(kernel_of(&plan), "/boot/vmlinuz-6.1.0-27-amd64", "{cmd}");
-        assert_eq!(plan["initrd"], "/boot/initrd.img-6.1.0-27-amd64");
+        assert_eq!(
+            plan["load"]["initrds"][0],
+            "/boot/initrd.img-6.1.0-27-amd64"
+        );
     }
 }
 
@@ -332,10 +358,13 @@ fn test_separate_boot_from_the_mount_table() {
     host.write("/proc/self/mountinfo", &info);
     let plan = host.plan();
     assert_eq!(kernel_of(&plan), "/boot/vmlinuz-6.1.0-27-amd64");
-    assert_eq!(plan["initrd"], "/boot/initrd.img-6.1.0-27-amd64");
+    assert_eq!(
+        plan["load"]["initrds"][0],
+        "/boot/initrd.img-6.1.0-27-amd64"
+    );
     // GRUB's own BOOT_IMAGE names the path on its partition.
     assert!(
-        plan["cmdline"]
+        plan["load"]["cmdline"]
             .as_str()
             .unwrap()
             .starts_with("BOOT_IMAGE=/vmlinuz-6.1.0-27-amd64 ")
@@ -356,7 +385,10 @@ fn test_btrfs_subvolume_paths() {
     );
     let plan = host.plan();
     assert_eq!(kernel_of(&plan), "/boot/vmlinuz-6.1.0-27-amd64");
-    assert_eq!(plan["initrd"], "/boot/initrd.img-6.1.0-27-amd64");
+    assert_eq!(
+        plan["load"]["initrds"][0],
+        "/boot/initrd.img-6.1.0-27-amd64"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -425,17 +457,17 @@ fn test_bls_newest_entry_by_default_with_kernelopts() {
             "separate={separate}"
         );
         assert_eq!(
-            plan["initrd"],
+            plan["load"]["initrds"][0],
             "/boot/initramfs-5.14.0-362.8.1.el9_3.x86_64.img"
         );
-        assert_eq!(plan["entry"]["source"], "bls");
+        assert_eq!(plan["load"]["entry"]["source"], "bls");
         let boot_image = if separate {
             "(hd0,gpt2)/vmlinuz"
         } else {
             "(hd0,gpt2)/boot/vmlinuz"
         };
         assert_eq!(
-            plan["cmdline"],
+            plan["load"]["cmdline"],
             format!(
                 "BOOT_IMAGE={boot_image}-5.14.0-362.8.1.el9_3.x86_64 root=/dev/mapper/rhel-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rd.lvm.lv=rhel/swap rhgb quiet"
             )
@@ -459,7 +491,7 @@ fn test_bls_saved_entry_is_the_file_stem() {
         "/boot/vmlinuz-5.14.0-70.13.1.el9_0.x86_64"
     );
     assert_eq!(
-        plan["entry"]["id"],
+        plan["load"]["entry"]["id"],
         "0f3c1b2a4d5e6f708192a3b4c5d6e7f8-5.14.0-70.13.1.el9_0.x86_64"
     );
 }
@@ -502,10 +534,13 @@ fn test_defaults_and_empty_append_reuse_proc_cmdline() {
     let plan = host.plan();
     // /vmlinuz and /initrd.img are symlinks inside the tree.
     assert_eq!(kernel_of(&plan), "/vmlinuz");
-    assert_eq!(plan["initrd"], "/initrd.img");
-    assert_eq!(plan["cmdline"], host.read("/proc/cmdline").trim_end());
+    assert_eq!(plan["load"]["initrds"][0], "/initrd.img");
+    assert_eq!(
+        plan["load"]["cmdline"],
+        host.read("/proc/cmdline").trim_end()
+    );
     host.kexec_config("LOAD_KEXEC=true\nINITRD=\"\"\n");
-    assert_eq!(host.plan()["initrd"], Value::Null);
+    assert_eq!(host.plan()["load"]["initrds"], serde_json::json!([]));
 }
 
 #[test]
@@ -523,7 +558,7 @@ fn test_kexec_d_snippets_override_in_run_parts_order() {
     host.write("/etc/default/kexec.d/70-ignored.conf", "APPEND=ignored\n");
     let plan = host.plan();
     assert_eq!(
-        plan["cmdline"],
+        plan["load"]["cmdline"],
         "root=/dev/vda1 ro console=ttyS0,115200n8 quiet"
     );
     host.write("/etc/default/kexec.d/99-off", "LOAD_KEXEC=false\n");
@@ -629,9 +664,9 @@ fn test_stop_loads_through_the_syscall_and_records_it() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "Loading new kernel image into memory...done.\n");
     let calls = host.calls();
-    assert_eq!(calls.len(), 1, "{calls:?}");
+    let names: Vec<&Value> = calls.iter().map(|c| &c["call"]).collect();
+    assert_eq!(names, ["file_load", "replace_file"], "{calls:?}");
     let load = &calls[0];
-    assert_eq!(load["call"], "file_load");
     assert!(
         load["kernel"]
             .as_str()
@@ -685,42 +720,111 @@ fn test_cold_markers_are_consumed() {
         let out = host.run("kexec-load", &["stop"]);
         assert_eq!(out.code, 0);
         assert!(!host.exists(marker), "{marker} must be consumed");
-        assert!(host.calls().is_empty());
+        let calls = host.calls();
+        assert!(
+            calls.iter().all(|c| c["call"] == "remove_file"),
+            "nothing but the markers' removal: {calls:?}"
+        );
     }
 }
 
 #[test]
 fn test_systemd_gate_loads_only_for_a_reboot_job() {
+    // The recording system answers for systemd (its parsing of `systemctl
+    // list-jobs` is unit-tested in src/system/linux.rs).
     let host = Host::debian12();
     host.write("/run/systemd/system/.keep", "");
-    host.fake_program("systemctl", "echo '123 poweroff.target start waiting'");
-    let out = host.run("kexec-load", &["--dry-run", "--json", "stop"]);
+    let out = run(host
+        .cmd("kexec-load", &["--dry-run", "--json", "stop"])
+        .env("KEXECCTL_TEST_REBOOT_JOB", "none"));
     let plan: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(plan["action"], "skip", "{plan}");
     assert!(plan["reason"].as_str().unwrap().contains("reboot.target"));
-    host.fake_program(
-        "systemctl",
-        "[ \"$1 $2 $3\" = 'list-jobs --no-legend reboot.target' ] && echo '99 reboot.target start waiting'",
-    );
+    let out = run(host
+        .cmd("kexec-load", &["--dry-run", "--json", "stop"])
+        .env("KEXECCTL_TEST_REBOOT_JOB", "queued"));
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["action"], "load", "{plan}");
+    assert_eq!(host.calls()[0]["call"], "reboot_job");
+}
+
+#[test]
+fn test_sysvinit_gate_is_runlevel_6() {
+    // utmp's RUN_LVL record, as `runlevel` reads it: (previous, current).
+    fn utmp(previous: u8, current: u8) -> Vec<u8> {
+        let mut record = vec![0u8; 384];
+        record[0] = 1; // RUN_LVL
+        record[4..8]
+            .copy_from_slice(&(i32::from(previous) << 8 | i32::from(current)).to_le_bytes());
+        record
+    }
+    for (record, action) in [
+        (Some(utmp(b'N', b'6')), "load"),
+        (Some(utmp(b'5', b'6')), "load"),
+        (Some(utmp(b'6', b'0')), "skip"),
+        (None, "skip"),
+    ] {
+        let host = Host::debian12();
+        // Never run: kexecctl reads utmp itself, as runlevel would.
+        host.fake_program_in_root("/sbin/runlevel", "touch /tmp/kexecctl-ran-runlevel; exit 1");
+        if let Some(record) = &record {
+            host.write_bytes("/var/run/utmp", record);
+        }
+        let out = host.run("kexec-load", &["--dry-run", "--json", "stop"]);
+        let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(plan["action"], action, "{plan}");
+    }
+    // No runlevel program at all: Debian's script assumes a reboot.
+    let host = Host::debian12();
     let out = host.run("kexec-load", &["--dry-run", "--json", "stop"]);
     let plan: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(plan["action"], "load", "{plan}");
 }
 
 #[test]
-fn test_sysvinit_gate_is_runlevel_6() {
-    for (output, action) in [
-        ("N 6", "load"),
-        ("5 6", "load"),
-        ("6 0", "skip"),
-        ("unknown", "skip"),
-    ] {
-        let host = Host::debian12();
-        host.fake_program_in_root("/sbin/runlevel", &format!("echo '{output}'"));
-        let out = host.run("kexec-load", &["--dry-run", "--json", "stop"]);
-        let plan: Value = serde_json::from_str(&out.stdout).unwrap();
-        assert_eq!(plan["action"], action, "runlevel {output}");
-    }
+fn test_a_root_tree_is_never_run_on_the_host_nor_asked_about() {
+    let host = Host::debian12();
+    let ran = host.dir.path().join("ran");
+    let touch = format!("touch {}", ran.display());
+    // A systemd tree: the host's systemctl must not be asked about it.
+    host.write("/run/systemd/system/.keep", "");
+    host.fake_program("systemctl", &touch);
+    host.fake_program_in_root("/sbin/runlevel", &touch);
+    let out = run(&mut host.cmd_real("kexec-load", &["--dry-run", "--json", "stop"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["action"], "skip");
+    assert!(
+        plan["reason"].as_str().unwrap().contains("--root"),
+        "says what could not be known: {plan}"
+    );
+    assert!(!ran.exists(), "a program ran for the tree");
+    // A sysvinit tree: the runlevel comes from utmp, not the tree's program.
+    fs::remove_dir_all(host.root().join("run/systemd")).unwrap();
+    let mut utmp = vec![0u8; 384];
+    utmp[0] = 1;
+    utmp[4] = b'6';
+    host.write_bytes("/var/run/utmp", &utmp);
+    let out = run(&mut host.cmd_real("kexec-load", &["--dry-run", "--json", "stop"]));
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["action"], "load", "{plan}");
+    assert!(!ran.exists(), "the tree's runlevel ran on the host");
+    // Commands that reboot need the running system: refused, nothing written.
+    host.write("/sys/kernel/kexec_loaded", "1\n");
+    let out = run(&mut host.cmd_real("coldreboot", &["-f"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("only --dry-run"), "{}", out.stderr);
+    assert!(!host.exists("/run/kexecctl/cold-reboot"));
+    let out = run(&mut host.cmd_real("coldreboot", &["--dry-run", "-f"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("SYSTEMCTL_SKIP_AUTO_KEXEC=1"),
+        "{}",
+        out.stdout
+    );
+    let out = run(&mut host.cmd_real("fastreboot", &["--yes"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(!ran.exists());
 }
 
 // ---------------------------------------------------------------------------
@@ -788,11 +892,18 @@ fn test_coldreboot_unloads_marks_and_reboots() {
     let calls = host.calls();
     assert_eq!(calls[0]["call"], "file_unload");
     assert_eq!(calls[0]["crash"], false);
-    assert_eq!(calls[1]["call"], "run");
-    assert_eq!(calls[1]["program"], "/sbin/reboot");
-    assert_eq!(calls[1]["args"], serde_json::json!(["-f", "--no-wall"]));
+    assert_eq!(calls[1]["call"], "replace_file");
+    assert!(
+        calls[1]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/run/kexecctl/cold-reboot")
+    );
+    assert_eq!(calls[2]["call"], "run");
+    assert_eq!(calls[2]["program"], "/sbin/reboot");
+    assert_eq!(calls[2]["args"], serde_json::json!(["-f", "--no-wall"]));
     assert_eq!(
-        calls[1]["env"],
+        calls[2]["env"],
         serde_json::json!([["SYSTEMCTL_SKIP_AUTO_KEXEC", "1"]])
     );
     assert!(host.exists("/run/kexecctl/cold-reboot"));
@@ -810,15 +921,23 @@ fn test_status_json() {
     let out = host.run("kexecctl", &["status", "--json"]);
     assert_eq!(out.code, 3);
     let status: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(status["loaded"], false);
-    assert_eq!(status["next"]["kernel"], "/boot/vmlinuz-6.1.0-27-amd64");
-    host.run("kexecctl", &["load"]);
-    host.write("/sys/kernel/kexec_loaded", "1\n");
+    assert_eq!(status["kexec"]["loaded"], false);
+    assert_eq!(status["next_reboot"]["via"], "kexec");
+    assert_eq!(
+        status["next_reboot"]["kernel"],
+        "/boot/vmlinuz-6.1.0-27-amd64"
+    );
+    // The recording system sets kexec_loaded as the kernel would.
+    assert_eq!(host.run("kexecctl", &["load"]).code, 0);
     let out = host.run("kexecctl", &["status", "--json"]);
     assert_eq!(out.code, 0);
     let status: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(
-        status["loaded_by_kexecctl"]["kernel"],
+        status["kexec"]["record"]["kernel"],
+        "/boot/vmlinuz-6.1.0-27-amd64"
+    );
+    assert_eq!(
+        status["next_reboot"]["kernel"],
         "/boot/vmlinuz-6.1.0-27-amd64"
     );
 }

@@ -9,14 +9,17 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Ctx, Status, print_json};
+use crate::cli::output::Output;
 use crate::config::{self, Config, LegacySet};
-use crate::error::{Error, Result};
+use crate::context::Ctx;
+use crate::error::Result;
 
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
-    /// Read FILE (a host path, not under --root); repeat to source several
-    /// files in order into one shell. Default: the legacy files under --root.
+    /// Read FILE (a host path, not under --root) in a shell started with
+    /// your environment, as `. FILE` would; repeat to source several files
+    /// in order into one shell. Default: the legacy files under --root, read
+    /// as the init scripts read them, with an empty environment.
     #[arg(long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
@@ -63,7 +66,7 @@ fn set_out(set: Option<LegacySet>, config: &Config) -> SetOut {
     }
 }
 
-pub fn run(args: &ConfigArgs, ctx: &Ctx) -> Result<Status> {
+pub fn run(args: &ConfigArgs, ctx: &Ctx, out: &Output) -> Result<i32> {
     let chosen = args.set.as_deref().and_then(LegacySet::from_name);
     let mut sets = Vec::new();
     if !args.files.is_empty() {
@@ -86,36 +89,30 @@ pub fn run(args: &ConfigArgs, ctx: &Ctx) -> Result<Status> {
             );
         }
     }
-    let out = ConfigOut {
+    let report = ConfigOut {
         variables: sets.iter().flat_map(|s| s.variables.clone()).collect(),
         sets,
     };
-    if ctx.json {
-        print_json(&out)?;
-    } else {
-        print_text(&out).map_err(|e| Error::failure(format!("writing output: {e}")))?;
-    }
+    out.put("variables", &report.variables);
+    out.put("sets", &report.sets);
+    print_text(&report, out);
     Ok(0)
 }
 
 /// Shell syntax an admin can read and `.`-source again; origins as comments.
-fn print_text(out: &ConfigOut) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    for set in &out.sets {
+fn print_text(report: &ConfigOut, out: &Output) {
+    for set in &report.sets {
         let files: Vec<String> = set.files.iter().map(|f| f.display().to_string()).collect();
         match set.set {
-            Some(name) => writeln!(stdout, "# {name}: {}", files.join(" "))?,
-            None => writeln!(stdout, "# {}", files.join(" "))?,
+            Some(name) => out.line(format!("# {name}: {}", files.join(" "))),
+            None => out.line(format!("# {}", files.join(" "))),
         }
         for (name, var) in &set.variables {
-            writeln!(
-                stdout,
+            out.line(format!(
                 "{name}={}\t# {}",
                 shell_words::quote(&var.value),
                 var.origin
-            )?;
+            ));
         }
     }
-    Ok(())
 }

@@ -16,6 +16,8 @@ pub struct KexecState {
     pub loaded: bool,
     /// A crash (kdump) image is loaded.
     pub crash_loaded: bool,
+    /// The kernel can load a crash kernel at all (its sysfs file exists).
+    pub crash_supported: bool,
     /// Bytes reserved for the crash kernel (`crashkernel=`).
     pub crash_size: Option<u64>,
     /// `kexec_load_disabled`: no load or unload until the next boot.
@@ -68,6 +70,12 @@ impl KexecState {
                 "/sys/kernel/kexec/crash_loaded",
                 "/sys/kernel/kexec_crash_loaded",
             ),
+            crash_supported: [
+                "/sys/kernel/kexec/crash_loaded",
+                "/sys/kernel/kexec_crash_loaded",
+            ]
+            .iter()
+            .any(|p| root.host(p).exists()),
             crash_size: read_first(
                 root,
                 &[

@@ -1,0 +1,228 @@
+//! What the running system says, read once into plain data: the kernel's
+//! command line and release, the machine id, the kexec and crash state,
+//! the init system, kexecctl's own markers and load record. Planners take
+//! these values and nothing else from the system, so they are pure
+//! functions that tests feed with literals.
+//!
+//! Reading is cheap (a dozen small files under /proc, /sys and /run); what
+//! costs more is read where a command needs it: the boot loader's default
+//! entry ([`crate::boot`]), the reboot gate ([`init::reboot_intent`], which
+//! may ask systemd), and file tables for planners ([`files::FileTable`]).
+
+pub mod files;
+pub mod init;
+pub mod kexec;
+pub mod running;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::Ctx;
+use crate::error::{Error, IoResultExt, Result};
+use crate::root::Root;
+pub use init::InitSystem;
+pub use kexec::KexecState;
+pub use running::BootImage;
+
+pub const PROC_CMDLINE: &str = "/proc/cmdline";
+/// The running kernel's release, as `uname -r` prints it.
+pub const OSRELEASE_PATH: &str = "/proc/sys/kernel/osrelease";
+pub const MACHINE_ID_PATH: &str = "/etc/machine-id";
+pub const CPUINFO_PATH: &str = "/proc/cpuinfo";
+pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+
+/// One-shot "next reboot goes through firmware" marker written by
+/// `coldreboot`. Under /run (tmpfs), so it cannot outlive the boot it was
+/// meant for, unlike Debian's `/no-kexec-reboot`.
+pub const COLD_MARKER: &str = "/run/kexecctl/cold-reboot";
+/// Debian's marker, still honoured (and consumed) for compatibility.
+pub const LEGACY_COLD_MARKER: &str = "/no-kexec-reboot";
+/// Left by `fastreboot` on sysvinit: the exec step kexecs even when
+/// LOAD_KEXEC is not `true` (the admin asked for this one kexec reboot).
+pub const KEXEC_REQUESTED: &str = "/run/kexecctl/kexec-requested";
+/// What kexecctl loaded for the next reboot, for `status`.
+pub const LOADED_RECORD: &str = "/run/kexecctl/loaded.json";
+
+/// What kexecctl recorded about the kernel it loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadedRecord {
+    pub kernel: PathBuf,
+    pub initrds: Vec<PathBuf>,
+    pub cmdline: String,
+    /// The boot entry's `>` path, when the kernel came from GRUB or BLS.
+    pub entry: Option<String>,
+    /// `kexec_file_load`, or the kexec-tools program it was handed to.
+    pub method: String,
+}
+
+/// The cold-reboot markers and the one-shot kexec request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Markers {
+    /// The first cold-reboot marker present, if any.
+    pub cold: Option<&'static str>,
+    pub kexec_requested: bool,
+}
+
+impl Markers {
+    pub fn read(root: &Root) -> Self {
+        Markers {
+            cold: [COLD_MARKER, LEGACY_COLD_MARKER]
+                .into_iter()
+                .find(|m| root.host(m).exists()),
+            kexec_requested: root.host(KEXEC_REQUESTED).exists(),
+        }
+    }
+}
+
+/// The facts every command starts from.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The running kernel's architecture (`std::env::consts::ARCH` names).
+    pub arch: &'static str,
+    /// `/proc/cmdline` without its newline (an error when unreadable: a
+    /// planner that needs it says why).
+    pub cmdline: Result<String>,
+    pub release: Result<String>,
+    pub machine_id: Option<String>,
+    pub boot_id: Option<String>,
+    /// The `apicid` of processor 0 (x86; kdumpctl's `disable_cpu_apicid`).
+    pub boot_cpu_apicid: Option<u32>,
+    pub kexec: KexecState,
+    pub init: InitSystem,
+    pub markers: Markers,
+    pub record: Option<LoadedRecord>,
+    /// Whether the root is the running system (see [`Ctx::live`]).
+    pub live: bool,
+}
+
+fn read_trimmed(root: &Root, path: &str) -> Result<String> {
+    let text = fs::read_to_string(root.host(path)).at_path(Path::new(path))?;
+    Ok(text.trim_end_matches('\n').to_string())
+}
+
+impl Facts {
+    pub fn read(ctx: &Ctx) -> Self {
+        let root = &ctx.root;
+        let optional = |path: &str| {
+            read_trimmed(root, path)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        Facts {
+            arch: std::env::consts::ARCH,
+            cmdline: read_trimmed(root, PROC_CMDLINE),
+            release: read_trimmed(root, OSRELEASE_PATH).map(|s| s.trim().to_string()),
+            machine_id: optional(MACHINE_ID_PATH),
+            boot_id: optional(BOOT_ID_PATH),
+            boot_cpu_apicid: if matches!(std::env::consts::ARCH, "x86_64" | "x86") {
+                fs::read_to_string(root.host(CPUINFO_PATH))
+                    .ok()
+                    .and_then(|c| boot_cpu_apicid(&c))
+            } else {
+                None
+            },
+            kexec: KexecState::read(root),
+            init: InitSystem::read(root),
+            markers: Markers::read(root),
+            record: read_record(root),
+            live: ctx.live,
+        }
+    }
+
+    /// The running kernel's `BOOT_IMAGE=`, if its command line has one.
+    pub fn boot_image(&self) -> Option<BootImage> {
+        self.cmdline.as_deref().ok().and_then(running::boot_image)
+    }
+
+    /// The release, or the error naming the file that could not be read
+    /// and what it was needed for.
+    pub fn release_for(&self, why: &str) -> Result<&str> {
+        self.release
+            .as_deref()
+            .map_err(|e| e.clone().with_message(|m| format!("{m} (needed {why})")))
+    }
+
+    /// The running command line, or the error saying what needed it.
+    pub fn cmdline_for(&self, why: &str) -> Result<&str> {
+        self.cmdline
+            .as_deref()
+            .map_err(|e| e.clone().with_message(|m| format!("{m} (needed {why})")))
+    }
+}
+
+/// The `apicid` of processor 0 in `/proc/cpuinfo`.
+pub fn boot_cpu_apicid(cpuinfo: &str) -> Option<u32> {
+    let mut in_cpu0 = false;
+    for line in cpuinfo.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        match key.trim() {
+            "processor" => in_cpu0 = value.trim() == "0",
+            "apicid" if in_cpu0 => return value.trim().parse().ok(),
+            _ => {}
+        }
+    }
+    None
+}
+
+pub fn read_record(root: &Root) -> Option<LoadedRecord> {
+    let text = fs::read(root.host(LOADED_RECORD)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Reads the kernel release under the root, for `$(uname -r)` in config
+/// files (before the other facts are needed).
+pub fn kernel_release(root: &Root) -> Result<String> {
+    read_trimmed(root, OSRELEASE_PATH).map(|s| s.trim().to_string())
+}
+
+/// An error for a fact that is not there at all.
+pub fn missing(path: &str, why: &str) -> Error {
+    Error::not_installed(format!("{path} does not exist (needed {why})")).in_file(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_apicid_of_processor_0() {
+        let cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\napicid\t\t: 2\n\nprocessor\t: 1\napicid\t\t: 0\n";
+        assert_eq!(boot_cpu_apicid(cpuinfo), Some(2));
+        assert_eq!(boot_cpu_apicid("processor : 0\nBogoMIPS : 50\n"), None);
+    }
+
+    #[test]
+    fn test_facts_from_a_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = |p: &str, c: &str| {
+            let p = tmp.path().join(p.trim_start_matches('/'));
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, c).unwrap();
+        };
+        w(PROC_CMDLINE, "BOOT_IMAGE=/boot/vmlinuz-6.1 ro\n");
+        w(OSRELEASE_PATH, "6.1\n");
+        w(COLD_MARKER, "");
+        let ctx = Ctx::new(Root::new(tmp.path()), false, false);
+        let facts = Facts::read(&ctx);
+        assert_eq!(
+            facts.cmdline.as_deref().unwrap(),
+            "BOOT_IMAGE=/boot/vmlinuz-6.1 ro"
+        );
+        assert_eq!(facts.release_for("x").unwrap(), "6.1");
+        assert_eq!(facts.boot_image().unwrap().path, "/boot/vmlinuz-6.1");
+        assert_eq!(facts.markers.cold, Some(COLD_MARKER));
+        assert_eq!(facts.machine_id, None);
+        fs::remove_file(tmp.path().join("proc/cmdline")).unwrap();
+        let facts = Facts::read(&ctx);
+        let e = facts.cmdline_for("because APPEND is empty").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/proc/cmdline: no such file or directory (needed because APPEND is empty)"
+        );
+    }
+}

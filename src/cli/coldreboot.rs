@@ -155,28 +155,26 @@ pub fn main(args: Vec<OsString>, system: &dyn System) -> i32 {
             return ExitCode::Usage.code();
         }
     };
-    let mut cli: Cli = match cli::parse(ours, None) {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
-    cli.command.reboot_args = reboot_args;
-    run(&cli.global, &cli.command, system)
+    cli::parse_then(ours, None, |mut cli: Cli| {
+        cli.command.reboot_args = reboot_args;
+        run(&cli.global, &cli.command, system)
+    })
 }
 
 pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
-    let personality = Personality::ColdReboot;
-    let (ctx, out) = match cli::start(personality, global, "coldreboot", system) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let result = (|| {
-        let facts = Facts::read(&ctx);
-        let reboot = plan::reboot::reboot_program(|p| ctx.root.host(p).is_file());
-        let plan = plan::reboot::cold_reboot(&facts, reboot, &command.reboot_args);
-        let outcome = cli::show_and_act(&ctx, &out, "coldreboot", &plan, &facts, system)?;
-        Ok(outcome.status.unwrap_or(0))
-    })();
-    out.finish(personality.name(), result)
+    cli::run_command(
+        Personality::ColdReboot,
+        global,
+        "coldreboot",
+        system,
+        |ctx, out| {
+            let facts = Facts::read(ctx);
+            let reboot = plan::reboot::reboot_program(|p| ctx.root.host(p).is_file());
+            let plan = plan::reboot::cold_reboot(&facts, reboot, &command.reboot_args);
+            let outcome = cli::show_and_act(ctx, out, "coldreboot", &plan, &facts, system)?;
+            Ok(outcome.status.unwrap_or(0))
+        },
+    )
 }
 
 #[cfg(test)]

@@ -58,21 +58,19 @@ pub struct Cli {
 }
 
 pub fn main(args: Vec<OsString>, system: &dyn System) -> i32 {
-    let cli: Cli = match cli::parse(args, None) {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
-    run(&cli.global, &cli.command, system)
+    cli::parse_then(args, None, |cli: Cli| {
+        run(&cli.global, &cli.command, system)
+    })
 }
 
 pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
-    let personality = Personality::FastReboot;
-    let (ctx, out) = match cli::start(personality, global, "fastreboot", system) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let result = fast_reboot(&ctx, &out, command, system);
-    out.finish(personality.name(), result)
+    cli::run_command(
+        Personality::FastReboot,
+        global,
+        "fastreboot",
+        system,
+        |ctx, out| fast_reboot(ctx, out, command, system),
+    )
 }
 
 fn confirm(out: &Output) -> Result<bool> {

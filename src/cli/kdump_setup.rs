@@ -66,50 +66,49 @@ pub struct Cli {
 }
 
 pub fn main(args: Vec<OsString>, system: &dyn System) -> i32 {
-    let cli: Cli = match cli::parse(args, Some(&USAGE)) {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
-    run(&cli.global, &cli.command, system)
+    cli::parse_then(args, Some(&USAGE), |cli: Cli| {
+        run(&cli.global, &cli.command, system)
+    })
 }
 
 pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
-    let personality = Personality::KdumpSetup;
     let action = command.action.as_deref().unwrap_or("");
-    let (ctx, out) = match cli::start(
-        personality,
+    let name = format!("kdump-setup {action}");
+    cli::run_command(
+        Personality::KdumpSetup,
         global,
-        &format!("kdump-setup {action}"),
+        &name,
         system,
-    ) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let result = match action {
-        "start" => start(&ctx, &out, system, false),
-        "stop" => stop(&ctx, &out, system),
-        "status" => Ok(status(&ctx, &out)),
-        "restart" => restart(&ctx, &out, system),
-        "reload" => start(&ctx, &out, system, true),
-        "condrestart" | "try-restart" => {
-            if Facts::read(&ctx).kexec.crash_loaded {
-                restart(&ctx, &out, system)
-            } else {
-                Ok(0)
+        |ctx, out| match action {
+            "start" => start(ctx, out, system, false),
+            "stop" => stop(ctx, out, system),
+            "status" => Ok(status(ctx, out)),
+            "restart" => restart(ctx, out, system),
+            "reload" => start(ctx, out, system, true),
+            "condrestart" | "try-restart" => {
+                if Facts::read(ctx).kexec.crash_loaded {
+                    restart(ctx, out, system)
+                } else {
+                    Ok(0)
+                }
             }
-        }
-        "rebuild" => rebuild(&ctx, &out, system),
-        "showmem" => Ok(showmem(&ctx, &out)),
-        _ => {
-            cli::output::usage(USAGE.text);
-            return USAGE.code;
-        }
-    };
-    out.finish(personality.name(), result)
+            "rebuild" => rebuild(ctx, out, system),
+            "showmem" => Ok(showmem(ctx, out)),
+            _ => {
+                cli::output::usage(USAGE.text);
+                Ok(USAGE.code)
+            }
+        },
+    )
 }
 
-/// Reads the configuration and the files the planner needs, then plans.
-fn start_plan(ctx: &Ctx, facts: &Facts, reload: bool) -> Result<Plan> {
+/// Reads the kdump configuration and the files its planner asks about,
+/// then plans with `planner`.
+fn with_kdump_config(
+    ctx: &Ctx,
+    facts: &Facts,
+    planner: impl FnOnce(&KdumpConfig, &FileTable) -> Result<Plan>,
+) -> Result<Plan> {
     let (family, config, policy) = config::kdump::read(&ctx.root)?;
     let cfg = KdumpConfig {
         family,
@@ -118,7 +117,14 @@ fn start_plan(ctx: &Ctx, facts: &Facts, reload: bool) -> Result<Plan> {
         chroot: crate::act::chroot_dir(ctx),
     };
     let files = FileTable::stat(&ctx.root, plan::kdump::paths_to_look_at(&cfg, facts));
-    plan::kdump::start(&cfg, facts, &files, reload)
+    planner(&cfg, &files)
+}
+
+/// The plan of `start` (or `reload`).
+fn start_plan(ctx: &Ctx, facts: &Facts, reload: bool) -> Result<Plan> {
+    with_kdump_config(ctx, facts, |cfg, files| {
+        plan::kdump::start(cfg, facts, files, reload)
+    })
 }
 
 fn start(ctx: &Ctx, out: &Output, system: &dyn System, reload: bool) -> Result<i32> {
@@ -212,15 +218,9 @@ fn status(ctx: &Ctx, out: &Output) -> i32 {
 
 fn rebuild(ctx: &Ctx, out: &Output, system: &dyn System) -> Result<i32> {
     let facts = Facts::read(ctx);
-    let (family, config, policy) = config::kdump::read(&ctx.root)?;
-    let cfg = KdumpConfig {
-        family,
-        config: &config,
-        policy,
-        chroot: crate::act::chroot_dir(ctx),
-    };
-    let files = FileTable::stat(&ctx.root, plan::kdump::paths_to_look_at(&cfg, &facts));
-    let plan = plan::kdump::rebuild(&cfg, &facts, &files)?;
+    let plan = with_kdump_config(ctx, &facts, |cfg, files| {
+        plan::kdump::rebuild(cfg, &facts, files)
+    })?;
     cli::show_and_act(ctx, out, "kdump-setup rebuild", &plan, &facts, system)?;
     Ok(0)
 }

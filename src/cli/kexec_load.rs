@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use clap::builder::PossibleValue;
 use clap::{Args, Parser};
 
+use crate::cli::personality::Personality;
 use crate::cli::{self, ActionUsage, GlobalArgs, output::Output};
 use crate::config::settings::KexecSettings;
 use crate::context::Ctx;
@@ -63,34 +64,33 @@ pub struct Cli {
 }
 
 pub fn main(args: Vec<OsString>, system: &dyn System) -> i32 {
-    let cli: Cli = match cli::parse(args, Some(&USAGE)) {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
-    run(&cli.global, &cli.command, system)
+    cli::parse_then(args, Some(&USAGE), |cli: Cli| {
+        run(&cli.global, &cli.command, system)
+    })
 }
 
 pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
-    let name = crate::cli::personality::Personality::KexecLoad;
     let action = command.action.as_deref().unwrap_or("");
-    let (ctx, out) = match cli::start(name, global, &format!("kexec-load {action}"), system) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let result = match action {
-        "start" => Ok(0),
-        "restart" | "reload" | "force-reload" => {
-            eprintln!("Error: argument '{action}' not supported");
-            Ok(0)
-        }
-        "stop" => stop(&ctx, &out, system),
-        "status" => Ok(status(&ctx, &out)),
-        _ => {
-            cli::output::usage(USAGE.text);
-            return USAGE.code;
-        }
-    };
-    out.finish(name.name(), result)
+    let name = format!("kexec-load {action}");
+    cli::run_command(
+        Personality::KexecLoad,
+        global,
+        &name,
+        system,
+        |ctx, out| match action {
+            "start" => Ok(0),
+            "restart" | "reload" | "force-reload" => {
+                out.message(format!("Error: argument '{action}' not supported"));
+                Ok(0)
+            }
+            "stop" => stop(ctx, out, system),
+            "status" => Ok(status(ctx, out)),
+            _ => {
+                cli::output::usage(USAGE.text);
+                Ok(USAGE.code)
+            }
+        },
+    )
 }
 
 fn stop(ctx: &Ctx, out: &Output, system: &dyn System) -> Result<i32> {

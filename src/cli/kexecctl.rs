@@ -124,10 +124,10 @@ pub fn main(args: Vec<OsString>, system: &dyn System) -> i32 {
             }
         };
     }
-    let cli: Cli = match cli::parse(args, None) {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
+    cli::parse_then(args, None, |cli: Cli| run(cli, system))
+}
+
+fn run(cli: Cli, system: &dyn System) -> i32 {
     if cli.list {
         for p in Personality::PERSONALITIES {
             println!("{}", p.name());
@@ -146,25 +146,21 @@ pub fn main(args: Vec<OsString>, system: &dyn System) -> i32 {
         Command::ColdReboot(c) => return coldreboot::run(&cli.global, c, system),
         _ => {}
     }
-    let personality = Personality::Kexecctl;
-    let (ctx, out) = match cli::start(
-        personality,
+    let name = format!("kexecctl {}", command.name());
+    cli::run_command(
+        Personality::Kexecctl,
         &cli.global,
-        &format!("kexecctl {}", command.name()),
+        &name,
         system,
-    ) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let result = match command {
-        Command::Config(c) => crate::cli::config::run(&c, &ctx, &out),
-        Command::Load { force } => load(&ctx, &out, system, force),
-        Command::Unload => unload(&ctx, &out, system),
-        Command::Exec { force } => exec(&ctx, &out, system, force),
-        Command::Status => status(&ctx, &out, system),
-        _ => unreachable!("personalities are handled above"),
-    };
-    out.finish(personality.name(), result)
+        |ctx, out| match command {
+            Command::Config(c) => crate::cli::config::run(&c, ctx, out),
+            Command::Load { force } => load(ctx, out, system, force),
+            Command::Unload => unload(ctx, out, system),
+            Command::Exec { force } => exec(ctx, out, system, force),
+            Command::Status => status(ctx, out),
+            _ => unreachable!("personalities are handled above"),
+        },
+    )
 }
 
 fn load(ctx: &Ctx, out: &Output, system: &dyn System, force: bool) -> Result<i32> {
@@ -238,7 +234,7 @@ struct SystemFacts<'a> {
     secure_boot: Option<bool>,
 }
 
-fn status(ctx: &Ctx, out: &Output, system: &dyn System) -> Result<i32> {
+fn status(ctx: &Ctx, out: &Output) -> Result<i32> {
     let facts = Facts::read(ctx);
     let (next, settings_error) = match KexecSettings::read(&ctx.root) {
         Ok(settings) => {
@@ -272,7 +268,6 @@ fn status(ctx: &Ctx, out: &Output, system: &dyn System) -> Result<i32> {
             Some(e),
         ),
     };
-    let _ = system;
     let record = facts.record.as_ref().filter(|_| facts.kexec.loaded);
     let mib = facts.kexec.crash_size.map(|b| b / (1024 * 1024));
     out.put(

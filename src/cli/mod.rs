@@ -144,6 +144,36 @@ pub fn parse<P: Parser>(
     })
 }
 
+/// Parses with clap, then runs `body` with the parsed command line.
+pub fn parse_then<P: Parser>(
+    args: Vec<OsString>,
+    usage: Option<&ActionUsage>,
+    body: impl FnOnce(P) -> i32,
+) -> i32 {
+    match parse(args, usage) {
+        Ok(parsed) => body(parsed),
+        Err(code) => code,
+    }
+}
+
+/// Runs one command of a personality: logging, the context and the output,
+/// then `body`, whose result (or error) is printed once.
+pub fn run_command(
+    personality: Personality,
+    global: &GlobalArgs,
+    command: &str,
+    system: &dyn System,
+    body: impl FnOnce(&Ctx, &Output) -> Result<i32>,
+) -> i32 {
+    match start(personality, global, command, system) {
+        Ok((ctx, out)) => {
+            let result = body(&ctx, &out);
+            out.finish(personality.name(), result)
+        }
+        Err(code) => code,
+    }
+}
+
 /// The common start of every personality: logging, the context, the
 /// output. A `--root` that is not a directory is a usage error.
 pub fn start(

@@ -248,17 +248,7 @@ fn redhat(cfg: &KdumpConfig, facts: &Facts, files: &FileTable, reload: bool) -> 
         steps.push(build_step(cfg, mkdumprd, &initrd, &version));
     }
     steps.push(Step::Load);
-    let mut load = LoadPlan::new(kernel, vec![initrd], cmdline);
-    load.crash = true;
-    load.debug = args.debug;
-    load.kexec_tools_args = args.all.clone();
-    if !args.foreign.is_empty() {
-        load.kexec_tools_reason = Some(format!(
-            "kexec option(s) {} ({}) need kexec-tools",
-            args.foreign.join(" "),
-            cfg.origin("KEXEC_ARGS")
-        ));
-    }
+    let load = crash_load(cfg, kernel, vec![initrd], cmdline, &args, "KEXEC_ARGS");
     Ok(Plan {
         load: Some(load),
         steps,
@@ -270,6 +260,29 @@ fn redhat(cfg: &KdumpConfig, facts: &Facts, files: &FileTable, reload: bool) -> 
         warnings,
         ..Plan::new(Action::Load)
     })
+}
+
+/// The crash kernel's load, with the kexec options of `args_var`.
+fn crash_load(
+    cfg: &KdumpConfig,
+    kernel: PathBuf,
+    initrds: Vec<PathBuf>,
+    cmdline: String,
+    args: &kdump::KexecArgs,
+    args_var: &str,
+) -> LoadPlan {
+    let mut load = LoadPlan::new(kernel, initrds, cmdline);
+    load.crash = true;
+    load.debug = args.debug;
+    load.kexec_tools_args = args.all.clone();
+    if !args.foreign.is_empty() {
+        load.kexec_tools_reason = Some(format!(
+            "kexec option(s) {} ({}) need kexec-tools",
+            args.foreign.join(" "),
+            cfg.origin(args_var)
+        ));
+    }
+    load
 }
 
 fn build_step(cfg: &KdumpConfig, mkdumprd: PathBuf, initrd: &Path, version: &str) -> Step {

@@ -43,7 +43,7 @@ fn set_mtime(host: &Host, path: &str, age_secs: u64) {
 
 /// A RHEL 9.3 x86_64 host: shipped sysconfig, kernel and initrds in /boot,
 /// a fake mkdumprd that records its arguments and writes the image.
-fn rhel9() -> Host {
+pub fn rhel9() -> Host {
     let host = Host::debian12();
     fs::remove_dir_all(host.root().join("etc/default")).unwrap();
     host.write("/etc/sysconfig/kdump", &corpus("rhel9-x86_64.sysconfig"));

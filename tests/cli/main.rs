@@ -4,6 +4,7 @@
 mod coldreboot;
 mod debian_oracle;
 mod dispatch;
+mod docs;
 mod json_schema;
 mod kdump_setup;
 mod kexec_load;

@@ -19,6 +19,8 @@ use crate::error::{Error, ExitCode, Result};
 use crate::facts::{Facts, LoadedRecord};
 use crate::loader::{self, Method, Prepared};
 use crate::plan::{OnError, Plan, Step};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+
 use crate::system::{Errno, System, errno_name};
 
 /// What carrying out a plan did.
@@ -103,6 +105,36 @@ fn handle(result: Result<()>, on_error: OnError) -> Result<()> {
     }
 }
 
+/// Termination signals are held (blocked) while the steps run and
+/// delivered when they are done: a SIGTERM from systemd's stop timeout in
+/// the middle of a load leaves the old state or the new one, never a load
+/// without its record or grubenv half updated. SIGKILL cannot be held, and
+/// the steps are bounded (programs have time limits), so systemd's own
+/// timeout still ends a stuck command.
+struct HeldSignals(Option<SigSet>);
+
+impl HeldSignals {
+    fn hold() -> Self {
+        let mut set = SigSet::empty();
+        for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+            set.add(signal);
+        }
+        let mut old = SigSet::empty();
+        match sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)) {
+            Ok(()) => HeldSignals(Some(old)),
+            Err(_) => HeldSignals(None),
+        }
+    }
+}
+
+impl Drop for HeldSignals {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+        }
+    }
+}
+
 /// Carries out `plan`. `prepared` is what [`prepare`] returned.
 pub fn execute(
     ctx: &Ctx,
@@ -112,6 +144,7 @@ pub fn execute(
     system: &dyn System,
 ) -> Result<Outcome> {
     let root = &ctx.root;
+    let _held = HeldSignals::hold();
     let mut outcome = Outcome::default();
     let mut prepared = prepared;
     let mut loaded_crash = None;
@@ -214,6 +247,9 @@ pub fn execute(
                 )));
             }
             Step::Run { program } => {
+                // The init system takes over (reboot, systemctl kexec): its
+                // shutdown runs kexecctl again, which must not wait for us.
+                ctx.lock.borrow_mut().take();
                 let status = system
                     .run(program)
                     .map_err(|e| Error::failure(format!("running {}: {e}", program.display())))?;

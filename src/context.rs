@@ -2,9 +2,14 @@
 //! root every path is resolved beneath, whether this is a dry run, and
 //! whether that root is the running system.
 
-use crate::root::Root;
+use std::cell::RefCell;
 
-#[derive(Debug, Clone)]
+use crate::root::Root;
+use crate::system::Lock;
+
+/// The lock file that serialises commands that change the system.
+pub const LOCK_PATH: &str = "/run/kexecctl/lock";
+
 pub struct Ctx {
     pub root: Root,
     /// Describe what would be done; change nothing, run nothing.
@@ -16,6 +21,10 @@ pub struct Ctx {
     /// under the test builds' recording system, which stands in for a
     /// machine whose root is the tree.
     pub live: bool,
+    /// Held while a command changes the system (two `kexec-load stop`, or a
+    /// load and a `coldreboot`, never interleave); the act stage releases
+    /// it before handing over to the init system (reboot, systemctl).
+    pub lock: RefCell<Option<Lock>>,
 }
 
 impl Ctx {
@@ -25,6 +34,7 @@ impl Ctx {
             root,
             dry_run,
             live,
+            lock: RefCell::new(None),
         }
     }
 }

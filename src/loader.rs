@@ -29,6 +29,10 @@ use crate::plan::LoadPlan;
 use crate::root::Root;
 use crate::system::{Errno, KEXEC_FILE_DEBUG, KEXEC_FILE_ON_CRASH, Program, System, errno_name};
 
+/// More initrds than any boot loader entry has: refused before a file is
+/// opened (each stays open from the checks to the load).
+pub const MAX_INITRDS: usize = 256;
+
 /// Where kexec-tools' binary may be, for the fallback.
 const KEXEC_TOOLS: &[&str] = &["/sbin/kexec", "/usr/sbin/kexec"];
 
@@ -127,6 +131,13 @@ pub fn prepare(
     arch: &str,
     chroot: Option<PathBuf>,
 ) -> Result<Prepared> {
+    if load.initrds.len() > MAX_INITRDS {
+        return Err(Error::not_configured(format!(
+            "{} initrds are listed; kexecctl loads at most {MAX_INITRDS}",
+            load.initrds.len()
+        ))
+        .in_file(&load.kernel));
+    }
     let (kernel, kernel_host) = open_regular(root, &load.kernel, "the kernel image")?;
     let mut initrds = Vec::new();
     let mut initrd_hosts = Vec::new();
@@ -195,10 +206,12 @@ pub fn prepare(
             .in_file(&load.kernel));
         }
     }
-    if load.cmdline.contains('\0') {
-        return Err(Error::not_configured(
-            "the command line contains a NUL byte",
-        ));
+    if let Some((at, c)) = control_character(&load.cmdline) {
+        return Err(Error::not_configured(format!(
+            "the command line contains a control character ({}) at byte {at}: a value with a \
+             newline or other control character never belongs in a kernel command line",
+            char_name(c)
+        )));
     }
     if state.load_disabled {
         return Err(Error::new(
@@ -236,6 +249,23 @@ pub fn prepare(
         locked_down: state.locked_down(),
         chroot,
     })
+}
+
+/// The first control character of a command line (a newline, a NUL, ...).
+pub fn control_character(cmdline: &str) -> Option<(usize, char)> {
+    cmdline.char_indices().find(|(_, c)| c.is_control())
+}
+
+/// `U+000A (newline)` for messages.
+pub fn char_name(c: char) -> String {
+    let name = match c {
+        '\n' => " (newline)",
+        '\r' => " (carriage return)",
+        '\t' => " (tab)",
+        '\0' => " (NUL)",
+        _ => "",
+    };
+    format!("U+{:04X}{name}", c as u32)
 }
 
 fn gunzip_head(file: &File, shown: &Path) -> Result<Vec<u8>> {
@@ -607,6 +637,49 @@ mod tests {
                 .starts_with("/memfd:kexecctl-initrd")
         );
         assert_eq!(*initrd_size, Some(("UCODE".len() + "INITRD".len()) as u64));
+    }
+
+    #[test]
+    fn test_the_checked_file_is_the_loaded_file() {
+        let (tmp, root) = tree();
+        let s = spec("/boot/vmlinuz", &[], "x");
+        let prepared = prepare(&root, &s, &KexecState::default(), "x86_64", None).unwrap();
+        // The kernel is replaced (a package upgrade) between check and load.
+        let new = tmp.path().join("boot/vmlinuz.new");
+        fs::write(&new, b"not a kernel, and another size").unwrap();
+        fs::rename(&new, tmp.path().join("boot/vmlinuz")).unwrap();
+        let sys = Recorder::new();
+        load(&prepared, &sys, "x86_64").unwrap();
+        let Call::FileLoad { kernel_size, .. } = &sys.calls.borrow()[0] else {
+            panic!()
+        };
+        assert_eq!(*kernel_size, Some(8192), "the file that was checked");
+    }
+
+    #[test]
+    fn test_command_line_control_characters_and_initrd_count() {
+        let (_tmp, root) = tree();
+        let st = KexecState::default();
+        let e = prepare(
+            &root,
+            &spec("/boot/vmlinuz", &[], "ro\nquiet"),
+            &st,
+            "x86_64",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ExitCode::NotConfigured);
+        assert!(e.message.contains("(U+000A (newline)) at byte 2"), "{e}");
+        let many: Vec<&str> = vec!["/boot/initrd.img"; MAX_INITRDS + 1];
+        let e = prepare(
+            &root,
+            &spec("/boot/vmlinuz", &many, "ro"),
+            &st,
+            "x86_64",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("at most 256"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use clap::{Args, Parser};
 
 use crate::cli::personality::Personality;
-use crate::cli::{self, GlobalArgs};
+use crate::cli::{self, Access, GlobalArgs};
 use crate::error::{Error, ExitCode};
 use crate::facts::Facts;
 use crate::plan;
@@ -166,6 +166,7 @@ pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
         Personality::ColdReboot,
         global,
         "coldreboot",
+        Access::Changes,
         system,
         |ctx, out| {
             let facts = Facts::read(ctx);

@@ -10,7 +10,7 @@ use clap::{Args, Parser};
 
 use crate::cli::output::Output;
 use crate::cli::personality::Personality;
-use crate::cli::{self, GlobalArgs};
+use crate::cli::{self, Access, GlobalArgs};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::facts::Facts;
@@ -68,6 +68,7 @@ pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
         Personality::FastReboot,
         global,
         "fastreboot",
+        Access::Changes,
         system,
         |ctx, out| fast_reboot(ctx, out, command, system),
     )

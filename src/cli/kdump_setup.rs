@@ -10,7 +10,7 @@ use clap::{Args, Parser};
 
 use crate::cli::output::Output;
 use crate::cli::personality::Personality;
-use crate::cli::{self, ActionUsage, GlobalArgs};
+use crate::cli::{self, Access, ActionUsage, GlobalArgs};
 use crate::config;
 use crate::context::Ctx;
 use crate::error::Result;
@@ -78,6 +78,11 @@ pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
         Personality::KdumpSetup,
         global,
         &name,
+        if matches!(action, "status" | "showmem") {
+            Access::Reads
+        } else {
+            Access::Changes
+        },
         system,
         |ctx, out| match action {
             "start" => start(ctx, out, system, false),

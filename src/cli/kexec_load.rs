@@ -10,7 +10,7 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser};
 
 use crate::cli::personality::Personality;
-use crate::cli::{self, ActionUsage, GlobalArgs, output::Output};
+use crate::cli::{self, Access, ActionUsage, GlobalArgs, output::Output};
 use crate::config::settings::KexecSettings;
 use crate::context::Ctx;
 use crate::error::Result;
@@ -76,6 +76,11 @@ pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
         Personality::KexecLoad,
         global,
         &name,
+        if action == "stop" {
+            Access::Changes
+        } else {
+            Access::Reads
+        },
         system,
         |ctx, out| match action {
             "start" => Ok(0),

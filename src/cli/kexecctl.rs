@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::config::ConfigArgs;
 use crate::cli::output::Output;
 use crate::cli::personality::Personality;
-use crate::cli::{self, GlobalArgs, coldreboot, fastreboot, kdump_setup, kexec_load};
+use crate::cli::{self, Access, GlobalArgs, coldreboot, fastreboot, kdump_setup, kexec_load};
 use crate::config::settings::KexecSettings;
 use crate::context::Ctx;
 use crate::error::Result;
@@ -151,6 +151,10 @@ fn run(cli: Cli, system: &dyn System) -> i32 {
         Personality::Kexecctl,
         &cli.global,
         &name,
+        match command {
+            Command::Load { .. } | Command::Unload | Command::Exec { .. } => Access::Changes,
+            _ => Access::Reads,
+        },
         system,
         |ctx, out| match command {
             Command::Config(c) => crate::cli::config::run(&c, ctx, out),

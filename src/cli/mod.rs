@@ -156,22 +156,48 @@ pub fn parse_then<P: Parser>(
     }
 }
 
+/// How long a command waits for another one holding the lock: bounded,
+/// so that a stuck command cannot hold a shutdown.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether a command changes the system (and so takes the lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Reads,
+    Changes,
+}
+
 /// Runs one command of a personality: logging, the context and the output,
-/// then `body`, whose result (or error) is printed once.
+/// the lock for a command that changes the system, then `body`, whose
+/// result (or error) is printed once.
 pub fn run_command(
     personality: Personality,
     global: &GlobalArgs,
     command: &str,
+    access: Access,
     system: &dyn System,
     body: impl FnOnce(&Ctx, &Output) -> Result<i32>,
 ) -> i32 {
-    match start(personality, global, command, system) {
-        Ok((ctx, out)) => {
-            let result = body(&ctx, &out);
-            out.finish(personality.name(), result)
+    let (ctx, out) = match start(personality, global, command, system) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if access == Access::Changes && !ctx.dry_run {
+        let path = ctx.root.host(crate::context::LOCK_PATH);
+        match system.lock(&path, LOCK_WAIT) {
+            Ok(lock) => *ctx.lock.borrow_mut() = Some(lock),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return out.finish(personality.name(), Err(Error::failure(e.to_string())));
+            }
+            // A read-only /run must not stop a reboot: go on unserialised.
+            Err(e) => log::warn!(
+                "cannot take the lock {}: {e}; going on without it",
+                crate::context::LOCK_PATH
+            ),
         }
-        Err(code) => code,
     }
+    let result = body(&ctx, &out);
+    out.finish(personality.name(), result)
 }
 
 /// The common start of every personality: logging, the context, the

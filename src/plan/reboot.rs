@@ -53,6 +53,14 @@ pub fn configured_load(
         )),
         BootChoice::NotAsked => {}
     }
+    if let Some((at, c)) = crate::loader::control_character(&settings.append.value) {
+        return Err(crate::error::Error::not_configured(format!(
+            "APPEND ({}) contains a control character ({}) at byte {at}; the kernel \
+             command line is one line of text",
+            settings.origin_of(&settings.append),
+            crate::loader::char_name(c)
+        )));
+    }
     let cmdline = if settings.append.value.is_empty() {
         let why = format!(
             "because APPEND is empty ({}): the running kernel's command line is reused",

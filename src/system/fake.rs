@@ -16,7 +16,12 @@
 //!   would, so a later command sees the new state;
 //! * `KEXECCTL_TEST_EXEC_IN=DIR` runs a program's stand-in `DIR/PROGRAM`
 //!   when the tree has one (a fake mkdumprd that writes the initrd), with
-//!   `KEXECCTL_TEST_ROOT=DIR` in its environment.
+//!   `KEXECCTL_TEST_ROOT=DIR` in its environment;
+//! * `KEXECCTL_TEST_LOAD_DELAY_MS=N` makes each load take N ms (signals
+//!   and races can then arrive in the middle of one).
+//!
+//! The lock is real (a flock in the tree, not logged), so that concurrent
+//! test commands serialise as real ones do.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -28,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{Errno, Program, RebootJob, System, errno_from_name};
+use super::{Errno, Lock, Program, RebootJob, System, errno_from_name};
 
 pub const LOG_VAR: &str = "KEXECCTL_TEST_SYSCALLS";
 pub const ERRNO_VAR: &str = "KEXECCTL_TEST_ERRNO";
@@ -36,6 +41,7 @@ pub const RUN_STATUS_VAR: &str = "KEXECCTL_TEST_RUN_STATUS";
 pub const REBOOT_JOB_VAR: &str = "KEXECCTL_TEST_REBOOT_JOB";
 pub const KERNEL_VAR: &str = "KEXECCTL_TEST_KERNEL";
 pub const EXEC_IN_VAR: &str = "KEXECCTL_TEST_EXEC_IN";
+pub const DELAY_VAR: &str = "KEXECCTL_TEST_LOAD_DELAY_MS";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "call", rename_all = "snake_case")]
@@ -43,6 +49,9 @@ pub enum Call {
     FileLoad {
         /// What the fd refers to (`/proc/self/fd` link), or `memfd:...`.
         kernel: String,
+        /// Bytes of the file behind the kernel fd (the file checked, even
+        /// when the path was replaced since).
+        kernel_size: Option<u64>,
         initrd: Option<String>,
         /// Bytes of the initrd, when it is an in-memory concatenation.
         initrd_size: Option<u64>,
@@ -87,6 +96,8 @@ pub struct Recorder {
     log: Option<PathBuf>,
     kernel_state: Option<PathBuf>,
     exec_in: Option<PathBuf>,
+    /// `KEXECCTL_TEST_LOAD_DELAY_MS`: a slow load, for signal tests.
+    delay_ms: Option<u64>,
 }
 
 fn fd_target(fd: BorrowedFd<'_>) -> String {
@@ -139,6 +150,7 @@ impl Recorder {
         };
         r.kernel_state = std::env::var_os(KERNEL_VAR).map(PathBuf::from);
         r.exec_in = std::env::var_os(EXEC_IN_VAR).map(PathBuf::from);
+        r.delay_ms = std::env::var(DELAY_VAR).ok().and_then(|s| s.parse().ok());
         Some(r)
     }
 
@@ -191,8 +203,12 @@ impl System for Recorder {
             (Some(name), Some(fd)) if name.starts_with("/memfd:") => fd_size(fd),
             _ => None,
         };
+        if let Some(delay) = self.delay_ms {
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+        }
         self.record(Call::FileLoad {
             kernel: fd_target(kernel),
+            kernel_size: fd_size(kernel),
             initrd: initrd_name,
             initrd_size,
             cmdline: cmdline.to_string_lossy().into_owned(),
@@ -290,6 +306,13 @@ impl System for Recorder {
         });
         self.io_outcome("create_dir")?;
         fs::create_dir_all(path)
+    }
+
+    fn lock(&self, path: &Path, wait: std::time::Duration) -> io::Result<Lock> {
+        // Not logged: the lock orders calls, it changes nothing; the order
+        // of the logged calls shows it.
+        self.io_outcome("lock")?;
+        super::linux::Linux.lock(path, wait)
     }
 
     fn stands_in_for_root(&self) -> bool {

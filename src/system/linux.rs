@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use nix::libc;
 
 use super::{
-    Errno, KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD, Program, RebootJob,
-    System,
+    Errno, KEXEC_FILE_NO_INITRAMFS, KEXEC_FILE_ON_CRASH, KEXEC_FILE_UNLOAD, Lock, Program,
+    RebootJob, System,
 };
 
 /// `__NR_kexec_file_load` per architecture (our own table: libc lacks it for
@@ -228,6 +228,43 @@ impl System for Linux {
         fs::create_dir_all(path)
     }
 
+    fn lock(&self, path: &Path, wait: Duration) -> io::Result<Lock> {
+        use nix::fcntl::{Flock, FlockArg};
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        let start = Instant::now();
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => {
+                    return Ok(Lock {
+                        _file: Some(locked),
+                    });
+                }
+                Err((back, Errno::EWOULDBLOCK)) if start.elapsed() < wait => {
+                    file = back;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err((_, Errno::EWOULDBLOCK)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "another kexecctl command has held {} for {} s",
+                            path.display(),
+                            wait.as_secs()
+                        ),
+                    ));
+                }
+                Err((_, e)) => return Err(io::Error::from(e)),
+            }
+        }
+    }
+
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         match fs::remove_file(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -279,6 +316,30 @@ mod tests {
         assert_eq!(mode, 0o600);
         let names: Vec<_> = fs::read_dir(tmp.path().join("a/b")).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn test_a_program_past_its_time_is_killed() {
+        let mut p = Program::new("/bin/sleep", &["30"]);
+        p.timeout_secs = Some(1);
+        let start = Instant::now();
+        let e = Linux.run(&p).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ETIMEDOUT));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn test_the_lock_is_exclusive_and_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("run/kexecctl/lock");
+        let held = Linux.lock(&path, Duration::from_secs(1)).unwrap();
+        let e = Linux
+            .lock(&path, Duration::from_millis(200))
+            .err()
+            .expect("a second lock waits, then gives up");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        drop(held);
+        assert!(Linux.lock(&path, Duration::from_millis(200)).is_ok());
     }
 
     #[test]

@@ -15,9 +15,11 @@ pub mod fake;
 pub mod linux;
 
 use std::ffi::{CStr, OsString};
+use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -82,6 +84,18 @@ fn lossy_strings<S: serde::Serializer>(args: &[OsString], s: S) -> Result<S::Ok,
     s.collect_seq(args.iter().map(|a| a.to_string_lossy()))
 }
 
+/// The lock that serialises kexecctl's commands, held until dropped.
+pub struct Lock {
+    _file: Option<nix::fcntl::Flock<File>>,
+}
+
+impl Lock {
+    /// No lock (where none could be made: a read-only /run).
+    pub fn none() -> Self {
+        Lock { _file: None }
+    }
+}
+
 /// What the running systemd says about the coming shutdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RebootJob {
@@ -131,6 +145,11 @@ pub trait System {
 
     /// Creates a directory and its parents (for a kdump initrd's place).
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+
+    /// Takes the exclusive lock on `path` (created if needed) that
+    /// serialises the commands that change the system, waiting at most
+    /// `wait` (ETIMEDOUT after that: a stuck command cannot hold a shutdown).
+    fn lock(&self, path: &Path, wait: Duration) -> io::Result<Lock>;
 
     /// The test builds' recording system stands in for a machine whose root
     /// is the tree given with `--root` (see [`crate::context::Ctx::live`]).

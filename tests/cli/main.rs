@@ -5,6 +5,7 @@ mod coldreboot;
 mod debian_oracle;
 mod dispatch;
 mod docs;
+mod faults;
 mod json_schema;
 mod kdump_setup;
 mod kexec_load;

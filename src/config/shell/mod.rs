@@ -480,7 +480,22 @@ mod tests {
         );
         assert_eq!(bash_get("A=$\"v=$x\"", "A").as_deref(), Some("v=a  b"));
         assert_eq!(bash_get("A=\"$'a'\"", "A").as_deref(), Some("$'a'"));
-        assert_eq!(bash_get("A=\"${u:-$'\\t'}\"", "A").as_deref(), Some("\t"));
+        assert!(bash_error("A=\"${u:-$'\\t'}\"").contains("1:9: `$'...'` or `$\"...\"` inside"));
+        // Double quotes nested in a double-quoted `${...}`: bash is
+        // inconsistent there, dash reads them as quotes.
+        assert!(bash_error("A=\"${u:-\\q\"\\q\"}\"").contains("1:11: double quotes nested"));
+        assert_eq!(
+            get("A=\"${u:-\\q\"\\q\"}\"", "A").as_deref(),
+            Some("\\q\\q")
+        );
+        assert_eq!(bash_get("A=${u:-\"\\}\"}", "A").as_deref(), Some("\\}"));
+        assert_eq!(get("A=${u:-\"\\}\"}", "A").as_deref(), Some("}"));
+        assert!(bash_error("A=$'\\x{41}'").contains("1:5: `\\x{...}`"));
+        assert_eq!(
+            get("A=\"${u:-\\q\"\\q\"}\"", "A").as_deref(),
+            Some("\\q\\q")
+        );
+        assert!(bash_error("A=${u:-a<(ls)}").contains("1:9: bash's process substitution"));
         assert_eq!(bash_get("A=${u:-$'\\t'}", "A").as_deref(), Some("\t"));
         // dash reads the same bytes as `$` and a quoted string.
         assert_eq!(get("A=$'a'", "A").as_deref(), Some("$a"));

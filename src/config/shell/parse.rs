@@ -539,6 +539,13 @@ impl<'p> Parser<'p> {
                 continue;
             }
             tilde_allowed = false;
+            if self.bash()
+                && matches!(ctx, WordContext::Brace { .. })
+                && matches!(c, '<' | '>')
+                && self.peek_second() == Some('(')
+            {
+                return Err(self.unsupported(self.pos, "bash's process substitution `<(...)`"));
+            }
             let dot = c == '.';
             if check_braces {
                 match c {
@@ -574,6 +581,15 @@ impl<'p> Parser<'p> {
                 }
                 '$' if self.bash() && self.peek_second() == Some('\'') => {
                     literal.push_str(&self.parse_ansi_c_quoted()?);
+                }
+                '$' if self.bash()
+                    && self.peek_second() == Some('"')
+                    && matches!(ctx, WordContext::Brace { .. }) =>
+                {
+                    return Err(self.unsupported(
+                        self.pos,
+                        "`$\"...\"` inside `${...}` (bash re-quotes it there)",
+                    ));
                 }
                 '$' if self.bash() && self.peek_second() == Some('"') => {
                     // `$"..."`: a translatable string, which without a
@@ -691,6 +707,12 @@ impl<'p> Parser<'p> {
                             self.pos -= 1;
                             Some(self.read_radix(8, 3))
                         }
+                        'x' if self.chars.get(self.pos) == Some(&'{') => {
+                            return Err(self.unsupported(
+                                escape_pos,
+                                "`\\x{...}` in `$'...'` (bash versions read it differently)",
+                            ));
+                        }
                         'x' => Some(self.read_radix(16, 2)),
                         'u' => Some(self.read_radix(16, 4)),
                         'U' => Some(self.read_radix(16, 8)),
@@ -767,7 +789,13 @@ impl<'p> Parser<'p> {
     /// Text under double-quote rules up to its end: `\` escapes `$`, `` ` ``,
     /// `"`, `\` (and `}` within `${...}`), other backslashes stay.
     fn parse_quoted_text(&mut self, open: Pos, end: QuotedEnd) -> Result<Word> {
-        let in_brace = matches!(end, QuotedEnd::Brace | QuotedEnd::Quote { in_brace: true });
+        // Where `\}` is an escape: in the word of a double-quoted `${...}`,
+        // and in dash also in "..." inside any `${...}` (bash keeps the
+        // backslash of `${X-"\}"}`).
+        let in_brace = match end {
+            QuotedEnd::Brace => true,
+            QuotedEnd::Quote { in_brace } => in_brace && !self.bash(),
+        };
         let mut word = Word::new();
         let mut literal = String::new();
         loop {
@@ -781,6 +809,26 @@ impl<'p> Parser<'p> {
                     break;
                 }
                 (Some('}'), QuotedEnd::Brace) => break,
+                // bash matches single quotes in a double-quoted `${...}`
+                // word to find its `}` but keeps them in the value, where
+                // dash ends the word at the first `}`.
+                (Some('\''), QuotedEnd::Brace) if self.bash() => {
+                    return Err(self.unsupported(
+                        self.pos,
+                        "a single quote directly inside a double-quoted `${...}` (bash and dash \
+                         end the word at different `}`)",
+                    ));
+                }
+                // bash 5.2 drops the backslash of `"${X-"\q"}"` but not of
+                // `"${X-"$Y\\q"}"`, empties `"${X-"$Y\q"}"` and loses text
+                // of deeper nestings: such quotes are refused in bash.
+                (Some('"'), QuotedEnd::Brace) if self.bash() => {
+                    return Err(self.unsupported(
+                        self.pos,
+                        "double quotes nested in a double-quoted `${...}` (bash reads them \
+                         inconsistently)",
+                    ));
+                }
                 (Some('"'), QuotedEnd::Brace) => {
                     flush(&mut word, &mut literal);
                     word.extend(self.parse_double_quoted(true)?);
@@ -796,20 +844,26 @@ impl<'p> Parser<'p> {
                             literal.push('}');
                             self.pos += 1;
                         }
+                        // Kept, and not a quote bash would match.
+                        Some('\'') if end == QuotedEnd::Brace => {
+                            literal.push_str("\\'");
+                            self.pos += 1;
+                        }
                         _ => literal.push('\\'),
                     }
                 }
-                // bash's extquote: `$'...'` and `$"..."` are quotes in the
-                // word of a double-quoted `${...}` (not in plain "...").
+                // bash's extquote makes `$'...'` and `$"..."` quotes in the
+                // word of a double-quoted `${...}`; how its parser then finds
+                // the closing `}` differs between versions (5.2 can fail on
+                // `"${X+$'{\\"'}"`), so they are refused there.
                 (Some('$'), QuotedEnd::Brace)
-                    if self.bash() && self.peek_second() == Some('\'') =>
+                    if self.bash() && matches!(self.peek_second(), Some('\'' | '"')) =>
                 {
-                    literal.push_str(&self.parse_ansi_c_quoted()?);
-                }
-                (Some('$'), QuotedEnd::Brace) if self.bash() && self.peek_second() == Some('"') => {
-                    self.pos += 1;
-                    flush(&mut word, &mut literal);
-                    word.extend(self.parse_double_quoted(true)?);
+                    return Err(self.unsupported(
+                        self.pos,
+                        "`$'...'` or `$\"...\"` inside a double-quoted `${...}` (bash versions \
+                         read it differently)",
+                    ));
                 }
                 (Some('$' | '`'), _) => {
                     flush(&mut word, &mut literal);

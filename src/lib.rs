@@ -15,6 +15,7 @@ pub mod applet;
 pub mod applets;
 pub mod boot;
 pub mod cli;
+pub mod cmdline;
 pub mod config;
 pub mod error;
 pub mod image;

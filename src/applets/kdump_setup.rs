@@ -182,6 +182,48 @@ fn writable(host: &Path) -> bool {
     nix::unistd::access(host, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
+/// Where a configuration variable was set, for messages.
+fn source(config: &Config, name: &str) -> kdump::Source {
+    let origin = config
+        .shell
+        .var(name)
+        .map(|v| v.origin.clone())
+        .unwrap_or(config::Origin::Default);
+    kdump::Source::variable(name, origin)
+}
+
+/// The machine facts kdumpctl's prepare_cmdline reads (to move into the
+/// facts module): /proc/cpuinfo, /sys/class/watchdog/*/device/modalias
+/// with /lib/modules/VERSION/modules{,.builtin}.alias, and the SMBIOS
+/// table /sys/firmware/dmi/tables/DMI.
+struct CaptureFacts {
+    apicid: Option<String>,
+    watchdog_drivers: Vec<String>,
+    aws_graviton: bool,
+}
+
+fn capture_facts(root: &crate::root::Root, version: &str) -> CaptureFacts {
+    let read = |p: &str| fs::read_to_string(root.host(p)).unwrap_or_default();
+    let mut devices = Vec::new();
+    if let Ok(entries) = fs::read_dir(root.host("/sys/class/watchdog")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let modalias = fs::read_to_string(entry.path().join("device/modalias")).ok();
+            devices.push(kdump::WatchdogDevice { name, modalias });
+        }
+    }
+    let aliases = kdump::ModuleAliases::parse(
+        &read(&format!("/lib/modules/{version}/modules.alias")),
+        &read(&format!("/lib/modules/{version}/modules.builtin.alias")),
+    );
+    let dmi = fs::read(root.host("/sys/firmware/dmi/tables/DMI")).unwrap_or_default();
+    CaptureFacts {
+        apicid: kdump::boot_cpu_apicid(&read("/proc/cpuinfo")),
+        watchdog_drivers: kdump::watchdog_drivers(&devices, &aliases),
+        aws_graviton: kdump::is_aws_graviton(&kdump::dmi_processor_names(&dmi)),
+    }
+}
+
 fn redhat_plan(ctx: &Ctx, config: &Config) -> Result<KdumpPlan> {
     let root = &ctx.root;
     for warning in kdump::redhat_warnings(config) {
@@ -207,12 +249,16 @@ fn redhat_plan(ctx: &Ctx, config: &Config) -> Result<KdumpPlan> {
     let machine_id = fs::read_to_string(root.host("/etc/machine-id"))
         .ok()
         .map(|s| s.trim().to_string());
+    let stub_image = fs::read(root.host(kdump::STUB_IMAGE_IDENTIFIER))
+        .ok()
+        .map(|v| kdump::uki_from_stub_image_identifier(&v));
     let search = KernelSearch {
         dirs: dirs_text.split_whitespace().map(str::to_string).collect(),
         img: &img,
         img_ext: &img_ext,
         boot_image: image.as_deref(),
         machine_id: machine_id.as_deref(),
+        stub_image: stub_image.as_deref(),
     };
     // A debug kernel prefers its non-debug sibling when that exists.
     let (version, kernel) = match kdump::non_debug(&wanted) {
@@ -235,18 +281,20 @@ fn redhat_plan(ctx: &Ctx, config: &Config) -> Result<KdumpPlan> {
     let default_initrd = [format!("initramfs-{version}.img"), "initrd".to_string()]
         .into_iter()
         .find(|name| root.host(kernel_dir.join(name)).is_file());
-    let name = kdump::kdump_initrd_name(default_initrd.as_deref(), &version);
-    let initrd_dir = if writable(&root.host(&kernel_dir)) {
-        kernel_dir
-    } else {
+    let kernel_dir_writable = writable(&root.host(&kernel_dir));
+    if !kernel_dir_writable {
         log::info!(
             "{} is not writable; the kdump initrd goes to {}",
             kernel_dir.display(),
             kdump::VAR_LIB_KDUMP
         );
-        PathBuf::from(kdump::VAR_LIB_KDUMP)
-    };
-    let initrd = initrd_dir.join(name);
+    }
+    let initrd = kdump::kdump_initrd_path(
+        &kernel_dir,
+        default_initrd.as_deref(),
+        kernel_dir_writable,
+        &version,
+    );
     let policy = match fs::read_to_string(root.host(KDUMP_CONF)) {
         Ok(text) => kdump::parse_kdump_conf(Path::new(KDUMP_CONF), &text)?,
         Err(_) => RebuildPolicy::default(),
@@ -261,23 +309,26 @@ fn redhat_plan(ctx: &Ctx, config: &Config) -> Result<KdumpPlan> {
             Path::new("/etc/sysconfig/kdump"),
         ],
     );
-    let base = match get("KDUMP_COMMANDLINE") {
-        v if v.is_empty() => current,
-        v => v,
-    };
-    let apicid = if matches!(std::env::consts::ARCH, "x86_64" | "x86") {
-        fs::read_to_string(root.host("/proc/cpuinfo"))
-            .ok()
-            .and_then(|c| kdump::boot_cpu_apicid(&c))
-    } else {
-        None
-    };
-    let cmdline = kdump::capture_cmdline(
-        &base,
-        &get("KDUMP_COMMANDLINE_REMOVE"),
-        &get("KDUMP_COMMANDLINE_APPEND"),
-        apicid,
-    );
+    let kdump_commandline = get("KDUMP_COMMANDLINE");
+    let (base, from_proc) = kdump::capture_base(&kdump_commandline, &current);
+    let facts = capture_facts(root, &version);
+    let remove = get("KDUMP_COMMANDLINE_REMOVE");
+    let append = get("KDUMP_COMMANDLINE_APPEND");
+    let cmdline = kdump::capture_cmdline(&kdump::CaptureInputs {
+        base,
+        base_source: if from_proc {
+            kdump::Source::ProcCmdline
+        } else {
+            source(config, "KDUMP_COMMANDLINE")
+        },
+        remove: &remove,
+        remove_source: source(config, "KDUMP_COMMANDLINE_REMOVE"),
+        append: &append,
+        append_source: source(config, "KDUMP_COMMANDLINE_APPEND"),
+        boot_cpu_apicid: facts.apicid.as_deref(),
+        watchdog_drivers: &facts.watchdog_drivers,
+        aws_graviton: facts.aws_graviton,
+    })?;
     let args = kdump::parse_kexec_args(&get("KEXEC_ARGS"));
     Ok(KdumpPlan {
         action: "load",
@@ -350,11 +401,19 @@ fn debian_plan(ctx: &Ctx, config: &Config) -> Result<KdumpPlan> {
             );
         }
     };
-    let base = match get("KDUMP_CMDLINE") {
-        c if c.is_empty() => kdump::debian_cmdline(&proc_cmdline(root)?, ""),
-        c => c,
+    let (base, base_source) = match get("KDUMP_CMDLINE") {
+        c if c.is_empty() => (
+            kdump::debian_default_base(&proc_cmdline(root)?),
+            kdump::Source::ProcCmdline,
+        ),
+        c => (c, source(config, "KDUMP_CMDLINE")),
     };
-    let cmdline = kdump::debian_cmdline(&base, &get("KDUMP_CMDLINE_APPEND"));
+    let cmdline = kdump::debian_cmdline(
+        &base,
+        &base_source,
+        &get("KDUMP_CMDLINE_APPEND"),
+        &source(config, "KDUMP_CMDLINE_APPEND"),
+    )?;
     let args = kdump::parse_kexec_args(&get("KDUMP_KEXEC_ARGS"));
     Ok(KdumpPlan {
         action: "load",

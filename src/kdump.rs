@@ -561,6 +561,97 @@ pub fn debian_cmdline(
     Ok(line)
 }
 
+/// What kdump-config (kdump-tools 1.8.1) reads to choose the capture
+/// kernel and initrd.
+#[derive(Debug, Clone)]
+pub struct DebianBoot<'a> {
+    /// `KDUMP_KERNEL` and `KDUMP_INITRD` of `/etc/default/kdump-tools`.
+    pub kdump_kernel: &'a str,
+    pub kdump_initrd: &'a str,
+    /// `uname -r`.
+    pub release: &'a str,
+    /// `/boot/config-RELEASE` says `CONFIG_RELOCATABLE=y`
+    /// ([`config_relocatable`]).
+    pub relocatable: bool,
+}
+
+/// kdump-config's `check_relocatable`: `grep -q 'CONFIG_RELOCATABLE=y'`.
+pub fn config_relocatable(config: &str) -> bool {
+    config.contains("CONFIG_RELOCATABLE=y")
+}
+
+pub const DEBIAN_DEFAULTS: &str = "/etc/default/kdump-tools";
+
+/// The kernel and initrd kdump-config loads, as the files they are (kexecctl
+/// resolves the `/var/lib/kdump/{vmlinuz,initrd.img}` links to what
+/// kdump-config would point them at, instead of rewriting them):
+/// * `KDUMP_KERNEL` set: that kernel (`/var/lib/kdump/vmlinuz` is the
+///   running kernel's `/boot/vmlinuz-RELEASE`), and `KDUMP_INITRD` if set
+///   (`/var/lib/kdump/initrd.img` is `/var/lib/kdump/initrd.img-RELEASE`,
+///   which kdump-tools' kernel hook builds), else no initrd;
+/// * unset: the running kernel, if it is relocatable, with its own
+///   `/boot/initrd.img-RELEASE` (`KDUMP_INITRD` is then ignored, as
+///   kdump-config does).
+///
+/// A file that does not exist is an error (exit 5), as kdump-config fails.
+pub fn debian_kernel_initrd(
+    boot: &DebianBoot,
+    exists: impl Fn(&str) -> bool,
+) -> Result<(String, Option<String>)> {
+    let release = boot.release;
+    let running = [
+        format!("/boot/vmlinuz-{release}"),
+        format!("/boot/vmlinux-{release}"),
+    ]
+    .into_iter()
+    .find(|k| exists(k));
+    let missing = |name: &str, path: &str| {
+        Error::not_installed(format!("{name} does not exist: {path}")).in_file(DEBIAN_DEFAULTS)
+    };
+    if boot.kdump_kernel.is_empty() {
+        if !boot.relocatable {
+            return Err(Error::not_configured(format!(
+                "KDUMP_KERNEL is not set and the running kernel is not relocatable \
+                 (/boot/config-{release} lacks CONFIG_RELOCATABLE=y): kdump-config has no \
+                 kernel to load"
+            ))
+            .in_file(DEBIAN_DEFAULTS));
+        }
+        let Some(kernel) = running else {
+            return Err(Error::not_installed(format!(
+                "no /boot/vmlinuz-{release} for the running kernel"
+            )));
+        };
+        let initrd = format!("/boot/initrd.img-{release}");
+        return Ok((kernel, exists(&initrd).then_some(initrd)));
+    }
+    let kernel = match boot.kdump_kernel {
+        "/var/lib/kdump/vmlinuz" => running.ok_or_else(|| {
+            Error::not_installed(format!(
+                "no /boot/vmlinuz-{release} for /var/lib/kdump/vmlinuz to point to"
+            ))
+        })?,
+        k if exists(k) => k.to_string(),
+        k => return Err(missing("KDUMP_KERNEL", k)),
+    };
+    let initrd = match boot.kdump_initrd {
+        "" => None,
+        "/var/lib/kdump/initrd.img" => {
+            let built = format!("/var/lib/kdump/initrd.img-{release}");
+            if !exists(&built) {
+                return Err(Error::not_installed(format!(
+                    "the kdump initrd {built} has not been built: run \
+                     /etc/kernel/postinst.d/kdump-tools {release}"
+                )));
+            }
+            Some(built)
+        }
+        i if exists(i) => Some(i.to_string()),
+        i => return Err(missing("KDUMP_INITRD", i)),
+    };
+    Ok((kernel, initrd))
+}
+
 /// A `+debug`/`-debug` release's non-debug sibling.
 pub fn non_debug(release: &str) -> Option<&str> {
     release
@@ -1072,6 +1163,57 @@ mod tests {
                 .to_string()
                 .starts_with("/proc/cmdline: unbalanced double quote at byte 6")
         );
+    }
+
+    #[test]
+    fn test_debian_kernel_and_initrd_as_kdump_config() {
+        let files = [
+            "/boot/vmlinuz-6.1.0-31-amd64",
+            "/boot/initrd.img-6.1.0-31-amd64",
+            "/var/lib/kdump/initrd.img-6.1.0-31-amd64",
+            "/srv/k",
+        ];
+        let exists = |p: &str| files.contains(&p);
+        let boot = |kernel, initrd, relocatable| DebianBoot {
+            kdump_kernel: kernel,
+            kdump_initrd: initrd,
+            release: "6.1.0-31-amd64",
+            relocatable,
+        };
+        let pick = |b: DebianBoot| debian_kernel_initrd(&b, exists);
+        assert_eq!(
+            pick(boot(
+                "/var/lib/kdump/vmlinuz",
+                "/var/lib/kdump/initrd.img",
+                true
+            ))
+            .unwrap(),
+            (
+                "/boot/vmlinuz-6.1.0-31-amd64".to_string(),
+                Some("/var/lib/kdump/initrd.img-6.1.0-31-amd64".to_string())
+            )
+        );
+        // KDUMP_KERNEL without KDUMP_INITRD: no initrd at all.
+        assert_eq!(
+            pick(boot("/srv/k", "", false)).unwrap(),
+            ("/srv/k".into(), None)
+        );
+        // Neither: the running kernel and its own initrd; KDUMP_INITRD ignored.
+        assert_eq!(
+            pick(boot("", "/srv/nope", true)).unwrap().1.as_deref(),
+            Some("/boot/initrd.img-6.1.0-31-amd64")
+        );
+        assert_eq!(
+            pick(boot("", "", false)).unwrap_err().code,
+            ExitCode::NotConfigured
+        );
+        let err = pick(boot("/srv/k", "/srv/nope", true)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/etc/default/kdump-tools: KDUMP_INITRD does not exist: /srv/nope"
+        );
+        assert!(config_relocatable("CONFIG_X=1\nCONFIG_RELOCATABLE=y\n"));
+        assert!(!config_relocatable("# CONFIG_RELOCATABLE is not set\n"));
     }
 
     #[test]

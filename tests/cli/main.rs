@@ -5,6 +5,7 @@ mod debian_oracle;
 mod dispatch;
 mod kdump_oracle;
 mod kdump_setup;
+mod kdump_tools_oracle;
 mod kexec_load;
 mod packaging;
 mod reader_properties;

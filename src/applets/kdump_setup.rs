@@ -363,44 +363,17 @@ fn debian_plan(ctx: &Ctx, config: &Config) -> Result<KdumpPlan> {
         ));
     }
     let release = config::kernel_release(root)?;
-    let exists = |p: &str| root.host(p).exists();
-    // kdump-config keeps /var/lib/kdump/{vmlinuz,initrd.img} pointing at the
-    // running kernel's files; kexecctl resolves what they would point to
-    // instead of rewriting them.
-    let kernel = match get("KDUMP_KERNEL") {
-        k if k.is_empty() => format!("/boot/vmlinuz-{release}"),
-        k if exists(&k) => k,
-        k if k == "/var/lib/kdump/vmlinuz" => format!("/boot/vmlinuz-{release}"),
-        k => {
-            return Err(
-                Error::not_installed(format!("KDUMP_KERNEL does not exist: {k}"))
-                    .in_file("/etc/default/kdump-tools"),
-            );
-        }
-    };
-    let initrd = match get("KDUMP_INITRD") {
-        i if i.is_empty() => {
-            let boot = format!("/boot/initrd.img-{release}");
-            exists(&boot).then_some(boot)
-        }
-        i if exists(&i) => Some(i),
-        i if i == "/var/lib/kdump/initrd.img" => {
-            let built = format!("/var/lib/kdump/initrd.img-{release}");
-            if !exists(&built) {
-                return Err(Error::not_installed(format!(
-                    "the kdump initrd {built} has not been built: run \
-                     /etc/kernel/postinst.d/kdump-tools {release}"
-                )));
-            }
-            Some(built)
-        }
-        i => {
-            return Err(
-                Error::not_installed(format!("KDUMP_INITRD does not exist: {i}"))
-                    .in_file("/etc/default/kdump-tools"),
-            );
-        }
-    };
+    let relocatable = fs::read_to_string(root.host(format!("/boot/config-{release}")))
+        .is_ok_and(|c| kdump::config_relocatable(&c));
+    let (kernel, initrd) = kdump::debian_kernel_initrd(
+        &kdump::DebianBoot {
+            kdump_kernel: &get("KDUMP_KERNEL"),
+            kdump_initrd: &get("KDUMP_INITRD"),
+            release: &release,
+            relocatable,
+        },
+        |p| root.host(p).exists(),
+    )?;
     let (base, base_source) = match get("KDUMP_CMDLINE") {
         c if c.is_empty() => (
             kdump::debian_default_base(&proc_cmdline(root)?),

@@ -466,4 +466,77 @@ mod tests {
         assert_eq!(edit("", &remove, ""), "");
         assert_eq!(edit("\"quiet\" quiet.x", &remove, ""), "quiet.x");
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Command-line-ish text: parameters, quotes, backslashes, blanks.
+        fn line() -> impl Strategy<Value = String> {
+            let piece = prop::sample::select(vec![
+                "ro",
+                "quiet",
+                "a=1",
+                "a=",
+                "b=\"x y\"",
+                "\"",
+                "'",
+                "\\",
+                " ",
+                "  ",
+                "\t",
+                "=",
+                "c=d=e",
+                "--",
+                "-n",
+                "é",
+                "rhgb",
+                "quiet=1",
+                "x\"y",
+                "\n",
+            ]);
+            prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+        }
+
+        proptest! {
+            /// Every kernel token not asked to go stays, byte for byte and in
+            /// order; none asked to go stays.
+            #[test]
+            fn test_edit_keeps_every_other_token(text in line(), append in line()) {
+                let remove = vec!["quiet".to_string(), "a".to_string()];
+                let out = edit(&text, &remove, &append);
+                let kept: Vec<&str> = kernel_params(&text)
+                    .into_iter()
+                    .filter(|p| !remove.contains(&p.key))
+                    .map(|p| &text[p.span])
+                    .collect();
+                let mut rest = out.as_str();
+                for token in &kept {
+                    let at = rest.find(token);
+                    prop_assert!(at.is_some(), "{token:?} lost: {text:?} -> {out:?}");
+                    rest = &rest[at.unwrap() + token.len()..];
+                }
+                if open_quote(&text).is_none() && open_quote(&append).is_none() {
+                    let out_keys: Vec<String> =
+                        kernel_params(&out).into_iter().map(|p| p.key).collect();
+                    let appended: Vec<String> =
+                        kernel_params(&append).into_iter().map(|p| p.key).collect();
+                    for key in &remove {
+                        let in_out = out_keys.iter().filter(|k| *k == key).count();
+                        let in_append = appended.iter().filter(|k| *k == key).count();
+                        prop_assert_eq!(in_out, in_append, "{:?} -> {:?}", text, out);
+                    }
+                }
+            }
+
+            #[test]
+            fn test_tokenisers_never_panic(text in line()) {
+                for p in kernel_params(&text) {
+                    prop_assert!(text.get(p.span.clone()).is_some());
+                }
+                let _ = kdumpctl_params(&text, true);
+                let _ = kdumpctl_params(&text, false);
+            }
+        }
+    }
 }

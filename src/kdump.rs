@@ -1,12 +1,15 @@
 //! Arming kdump: which capture kernel, which initrd, which command line —
-//! the way Red Hat's kdumpctl (RHEL 9 / kdump-utils) decides them, or
-//! Debian's kdump-config when the system has `/etc/default/kdump-tools`.
+//! the way Red Hat's kdumpctl (kdump-utils v1.0.61) decides them, or
+//! Debian's kdump-config (kdump-tools 1.8.1) when the system has
+//! `/etc/default/kdump-tools` — as pure functions of plain data, with a
+//! pure parser for each machine fact they need (`/proc/cpuinfo`, watchdog
+//! modaliases and module aliases, the SMBIOS table, the UKI EFI variable,
+//! `/boot/config-*`). Reading the files is the caller's.
 //!
-//! The command line follows kdumpctl's token algorithm: the base is split
-//! like a shell splits words, tokens whose key is in the removal set are
-//! dropped (exact key: `rootflags` survives `root`), empty `key=` tokens go,
-//! `KDUMP_COMMANDLINE_APPEND` is appended verbatim, then on x86 the boot
-//! CPU's `disable_cpu_apicid=N`.
+//! The capture command line ([`capture_cmdline`]) follows prepare_cmdline
+//! token for token (see [`crate::cmdline`] for its splitter); the tests
+//! compare it with kdump-utils' own code on recorded cases
+//! (tests/kdump-oracle) and the Debian choices with kdump-config itself.
 
 use std::fs;
 use std::path::{Path, PathBuf};

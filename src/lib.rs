@@ -24,6 +24,7 @@
 pub mod act;
 pub mod boot;
 pub mod cli;
+pub mod cmdline;
 pub mod config;
 pub mod context;
 pub mod error;

@@ -209,7 +209,7 @@ pub fn prepare(
     if let Some((at, c)) = control_character(&load.cmdline) {
         return Err(Error::not_configured(format!(
             "the command line contains a control character ({}) at byte {at}: a value with a \
-             newline or other control character never belongs in a kernel command line",
+             control character would end up inside a kernel parameter",
             char_name(c)
         )));
     }
@@ -251,9 +251,15 @@ pub fn prepare(
     })
 }
 
-/// The first control character of a command line (a newline, a NUL, ...).
+/// The first control character of a command line that would end up
+/// inside a parameter (a NUL, an escape, ...). The kernel splits parameters
+/// on tabs, newlines, vertical tabs, form feeds and carriage returns as on
+/// spaces (lib/cmdline.c, `isspace`), and kdumpctl and Debian's script pass
+/// such characters of APPEND on: they stay separators here too.
 pub fn control_character(cmdline: &str) -> Option<(usize, char)> {
-    cmdline.char_indices().find(|(_, c)| c.is_control())
+    cmdline
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
 }
 
 /// `U+000A (newline)` for messages.
@@ -263,6 +269,7 @@ pub fn char_name(c: char) -> String {
         '\r' => " (carriage return)",
         '\t' => " (tab)",
         '\0' => " (NUL)",
+        '\x1b' => " (escape)",
         _ => "",
     };
     format!("U+{:04X}{name}", c as u32)
@@ -662,14 +669,17 @@ mod tests {
         let st = KexecState::default();
         let e = prepare(
             &root,
-            &spec("/boot/vmlinuz", &[], "ro\nquiet"),
+            &spec("/boot/vmlinuz", &[], "ro\x1bquiet"),
             &st,
             "x86_64",
             None,
         )
         .unwrap_err();
         assert_eq!(e.code, ExitCode::NotConfigured);
-        assert!(e.message.contains("(U+000A (newline)) at byte 2"), "{e}");
+        assert!(e.message.contains("(U+001B (escape)) at byte 2"), "{e}");
+        // The kernel's own separators are separators.
+        let separators = spec("/boot/vmlinuz", &[], "ro\nquiet\tx");
+        assert!(prepare(&root, &separators, &st, "x86_64", None).is_ok());
         let many: Vec<&str> = vec!["/boot/initrd.img"; MAX_INITRDS + 1];
         let e = prepare(
             &root,

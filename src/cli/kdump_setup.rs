@@ -16,6 +16,7 @@ use crate::context::Ctx;
 use crate::error::Result;
 use crate::facts::Facts;
 use crate::facts::files::FileTable;
+use crate::facts::kdump::CaptureFacts;
 use crate::plan::kdump::KdumpConfig;
 use crate::plan::{self, Action, Plan, Step};
 use crate::system::System;
@@ -112,7 +113,7 @@ pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
 fn with_kdump_config(
     ctx: &Ctx,
     facts: &Facts,
-    planner: impl FnOnce(&KdumpConfig, &FileTable) -> Result<Plan>,
+    planner: impl FnOnce(&KdumpConfig, &CaptureFacts, &FileTable) -> Result<Plan>,
 ) -> Result<Plan> {
     let (family, config, policy) = config::kdump::read(&ctx.root)?;
     let cfg = KdumpConfig {
@@ -121,14 +122,20 @@ fn with_kdump_config(
         policy,
         chroot: crate::act::chroot_dir(ctx),
     };
-    let files = FileTable::stat(&ctx.root, plan::kdump::paths_to_look_at(&cfg, facts));
-    planner(&cfg, &files)
+    let capture = crate::facts::kdump::read(
+        &ctx.root,
+        &plan::kdump::capture_versions(&cfg, facts),
+        facts.release.as_deref().ok(),
+    );
+    let paths = plan::kdump::paths_to_look_at(&cfg, facts, &capture);
+    let files = FileTable::stat(&ctx.root, paths);
+    planner(&cfg, &capture, &files)
 }
 
 /// The plan of `start` (or `reload`).
 fn start_plan(ctx: &Ctx, facts: &Facts, reload: bool) -> Result<Plan> {
-    with_kdump_config(ctx, facts, |cfg, files| {
-        plan::kdump::start(cfg, facts, files, reload)
+    with_kdump_config(ctx, facts, |cfg, capture, files| {
+        plan::kdump::start(cfg, facts, capture, files, reload)
     })
 }
 
@@ -223,8 +230,8 @@ fn status(ctx: &Ctx, out: &Output) -> i32 {
 
 fn rebuild(ctx: &Ctx, out: &Output, system: &dyn System) -> Result<i32> {
     let facts = Facts::read(ctx);
-    let plan = with_kdump_config(ctx, &facts, |cfg, files| {
-        plan::kdump::rebuild(cfg, &facts, files)
+    let plan = with_kdump_config(ctx, &facts, |cfg, capture, files| {
+        plan::kdump::rebuild(cfg, &facts, capture, files)
     })?;
     cli::show_and_act(ctx, out, "kdump-setup rebuild", &plan, &facts, system)?;
     Ok(0)

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoResultExt, Result};
 use crate::root::Root;
-pub use shell::{Origin, Shell, Var};
+pub use shell::{Dialect, Origin, Shell, Var};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LegacySet {
@@ -98,6 +98,16 @@ impl LegacySet {
             LegacySet::DebianKexec => "/etc/default/kexec",
             LegacySet::DebianKdumpTools => "/etc/default/kdump-tools",
             LegacySet::RedHatKdump => "/etc/sysconfig/kdump",
+        }
+    }
+
+    /// The shell that sources the set's files: kdumpctl (and RHEL 6's init
+    /// script) are bash scripts, Debian's kexec-load and kdump-config are
+    /// `#!/bin/sh`, which is dash.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            LegacySet::RedHatKdump => Dialect::Bash,
+            _ => Dialect::Dash,
         }
     }
 
@@ -205,7 +215,7 @@ impl Config<'_> {
 
 /// Sources `files` (paths inside `root`, or host paths when `on_host`) in
 /// order into one shell started with `env`, with the set's defaults before
-/// and fall-backs after.
+/// and fall-backs after, in the set's dialect (dash without a set).
 pub fn read_files<'a>(
     root: &'a Root,
     files: &[PathBuf],
@@ -213,7 +223,8 @@ pub fn read_files<'a>(
     env: impl IntoIterator<Item = (OsString, OsString)>,
     set: Option<LegacySet>,
 ) -> Result<Config<'a>> {
-    let mut shell = Shell::new(env, move || crate::facts::kernel_release(root));
+    let dialect = set.map(LegacySet::dialect).unwrap_or_default();
+    let mut shell = Shell::with_dialect(dialect, env, move || crate::facts::kernel_release(root));
     if let Some(set) = set {
         for (name, value) in set.defaults() {
             shell.set_default(name, value);

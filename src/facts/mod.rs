@@ -11,6 +11,7 @@
 
 pub mod files;
 pub mod init;
+pub mod kdump;
 pub mod kexec;
 pub mod running;
 
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Ctx;
-use crate::error::{Error, IoResultExt, Result};
+use crate::error::{IoResultExt, Result};
 use crate::root::Root;
 pub use init::InitSystem;
 pub use kexec::KexecState;
@@ -87,8 +88,9 @@ pub struct Facts {
     pub release: Result<String>,
     pub machine_id: Option<String>,
     pub boot_id: Option<String>,
-    /// The `apicid` of processor 0 (x86; kdumpctl's `disable_cpu_apicid`).
-    pub boot_cpu_apicid: Option<u32>,
+    /// The `apicid` of processor 0, as kdumpctl's awk reads it from
+    /// /proc/cpuinfo (x86 has one; for `disable_cpu_apicid`).
+    pub boot_cpu_apicid: Option<String>,
     pub kexec: KexecState,
     pub init: InitSystem,
     pub markers: Markers,
@@ -117,13 +119,9 @@ impl Facts {
             release: read_trimmed(root, OSRELEASE_PATH).map(|s| s.trim().to_string()),
             machine_id: optional(MACHINE_ID_PATH),
             boot_id: optional(BOOT_ID_PATH),
-            boot_cpu_apicid: if matches!(std::env::consts::ARCH, "x86_64" | "x86") {
-                fs::read_to_string(root.host(CPUINFO_PATH))
-                    .ok()
-                    .and_then(|c| boot_cpu_apicid(&c))
-            } else {
-                None
-            },
+            boot_cpu_apicid: fs::read_to_string(root.host(CPUINFO_PATH))
+                .ok()
+                .and_then(|c| crate::kdump::boot_cpu_apicid(&c)),
             kexec: KexecState::read(root),
             init: InitSystem::read(root),
             markers: Markers::read(root),
@@ -153,22 +151,6 @@ impl Facts {
     }
 }
 
-/// The `apicid` of processor 0 in `/proc/cpuinfo`.
-pub fn boot_cpu_apicid(cpuinfo: &str) -> Option<u32> {
-    let mut in_cpu0 = false;
-    for line in cpuinfo.lines() {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        match key.trim() {
-            "processor" => in_cpu0 = value.trim() == "0",
-            "apicid" if in_cpu0 => return value.trim().parse().ok(),
-            _ => {}
-        }
-    }
-    None
-}
-
 pub fn read_record(root: &Root) -> Option<LoadedRecord> {
     let text = fs::read(root.host(LOADED_RECORD)).ok()?;
     serde_json::from_slice(&text).ok()
@@ -180,21 +162,9 @@ pub fn kernel_release(root: &Root) -> Result<String> {
     read_trimmed(root, OSRELEASE_PATH).map(|s| s.trim().to_string())
 }
 
-/// An error for a fact that is not there at all.
-pub fn missing(path: &str, why: &str) -> Error {
-    Error::not_installed(format!("{path} does not exist (needed {why})")).in_file(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn test_apicid_of_processor_0() {
-        let cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\napicid\t\t: 2\n\nprocessor\t: 1\napicid\t\t: 0\n";
-        assert_eq!(boot_cpu_apicid(cpuinfo), Some(2));
-        assert_eq!(boot_cpu_apicid("processor : 0\nBogoMIPS : 50\n"), None);
-    }
 
     #[test]
     fn test_facts_from_a_tree() {

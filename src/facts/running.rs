@@ -2,9 +2,11 @@
 //! search for a kernel image and its initrd in every layout kexecctl meets
 //! — Debian (`/boot/vmlinuz-VER`, `initrd.img-VER`), Red Hat
 //! (`initramfs-VER.img`) and the Boot Loader Specification's type 1 layout
-//! (`/boot/MACHINE-ID/VER/linux`, `initrd`). fastreboot and kdump-setup
-//! search with it; kdump-setup's search list comes from
-//! `/etc/sysconfig/kdump` (kdumpctl's `KDUMP_BOOTDIR`, `KDUMP_IMG`).
+//! (`/boot/MACHINE-ID/VER/linux`, `initrd`), and unified kernel images
+//! (`EFI/Linux/MACHINE-ID-VER.efi`, or the one systemd-stub says it booted).
+//! fastreboot and kdump-setup search with it; kdump-setup's search list
+//! comes from `/etc/sysconfig/kdump` (kdumpctl's `KDUMP_BOOTDIR`,
+//! `KDUMP_IMG`), in kdump-utils v1.0.61's order.
 
 use std::path::PathBuf;
 
@@ -50,6 +52,17 @@ pub struct KernelSearch {
     pub image_ext: String,
     /// Names of the image in a BLS `MACHINE-ID/VERSION/` directory.
     pub bls_names: Vec<String>,
+    /// Unified kernel images too: the path systemd-stub's
+    /// `StubImageIdentifier` names (relative to each directory) when the
+    /// system booted one, else `EFI/Linux/MACHINE-ID-VERSION.efi`.
+    pub uki: Option<Uki>,
+}
+
+/// Where a unified kernel image may be (kdumpctl since v1.0.59).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uki {
+    /// The image systemd-stub booted, from its EFI variable.
+    pub booted: Option<String>,
 }
 
 impl KernelSearch {
@@ -60,13 +73,14 @@ impl KernelSearch {
             image: "vmlinuz".into(),
             image_ext: String::new(),
             bls_names: ["linux", "vmlinuz"].map(String::from).to_vec(),
+            uki: None,
         }
     }
 
     /// Candidate paths in kdumpctl's order: in each directory, the
     /// `BOOT_IMAGE` path when it names this version, `IMAGE-VERSION EXT`,
-    /// then the BLS layout. Repeated slashes are squeezed, as kdumpctl's
-    /// paths are.
+    /// the BLS layout, then the UKI. Repeated slashes are squeezed, as
+    /// kdumpctl's paths are.
     pub fn candidates(
         &self,
         release: &str,
@@ -80,10 +94,18 @@ impl KernelSearch {
             }
         }
         names.push(format!("{}-{release}{}", self.image, self.image_ext));
-        if let Some(id) = machine_id.filter(|id| !id.is_empty()) {
+        let machine_id = machine_id.filter(|id| !id.is_empty());
+        if let Some(id) = machine_id {
             for name in &self.bls_names {
                 names.push(format!("{id}/{release}/{name}"));
             }
+        }
+        match (&self.uki, machine_id) {
+            (Some(Uki { booted: Some(path) }), _) => names.push(path.clone()),
+            (Some(Uki { booted: None }), Some(id)) => {
+                names.push(format!("EFI/Linux/{id}-{release}.efi"));
+            }
+            _ => {}
         }
         let mut out = Vec::new();
         for dir in &self.dirs {
@@ -138,6 +160,7 @@ mod tests {
             image: "vmlinuz".into(),
             image_ext: String::new(),
             bls_names: vec!["vmlinuz".into()],
+            uki: Some(Uki { booted: None }),
         };
         let image = boot_image("BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.el9.x86_64");
         let c: Vec<String> = search
@@ -150,9 +173,28 @@ mod tests {
             [
                 "/boot/vmlinuz-5.14.0-362.el9.x86_64",
                 "/boot/abc/5.14.0-362.el9.x86_64/vmlinuz",
+                "/boot/EFI/Linux/abc-5.14.0-362.el9.x86_64.efi",
                 "/vmlinuz-5.14.0-362.el9.x86_64",
                 "/abc/5.14.0-362.el9.x86_64/vmlinuz",
+                "/EFI/Linux/abc-5.14.0-362.el9.x86_64.efi",
             ]
+        );
+        // BOOT_IMAGE of another version is not a candidate.
+        assert_eq!(
+            search.candidates("6.0", image.as_ref(), Some("abc")).len(),
+            6
+        );
+        // The UKI systemd-stub says it booted.
+        let booted = KernelSearch {
+            dirs: vec!["/boot/efi".into()],
+            uki: Some(Uki {
+                booted: Some("/EFI/Linux/ffff-6.0.efi".into()),
+            }),
+            ..search
+        };
+        assert_eq!(
+            booted.candidates("6.0", None, Some("abc")).last().unwrap(),
+            &PathBuf::from("/boot/efi/EFI/Linux/ffff-6.0.efi")
         );
     }
 

@@ -16,7 +16,7 @@ use crate::util::{Run, run};
 
 const VER: &str = "5.14.0-362.8.1.el9_3.x86_64";
 const CMDLINE: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 root=/dev/mapper/rhel-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rd.lvm.lv=rhel/swap rhgb quiet";
-const WORKED: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 ro resume=/dev/mapper/rhel-swap rhgb irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable novmcoredd cma=0 hugetlb_cma=0 disable_cpu_apicid=0";
+const WORKED: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 ro resume=/dev/mapper/rhel-swap rhgb irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable novmcoredd cma=0 hugetlb_cma=0 disable_cpu_apicid=0 rd.systemd.gpt_auto=no";
 const MACHINE_ID: &str = "0f3c1b2a4d5e6f708192a3b4c5d6e7f8";
 
 fn corpus(name: &str) -> String {
@@ -307,7 +307,7 @@ fn test_release_layouts() {
     let plan = dry_plan(&host);
     assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
     let cmdline = plan["load"]["cmdline"].as_str().unwrap();
-    assert!(cmdline.ends_with("irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off acpi_no_memhotplug disable_cpu_apicid=0"), "{cmdline}");
+    assert!(cmdline.ends_with("irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off acpi_no_memhotplug disable_cpu_apicid=0 rd.systemd.gpt_auto=no"), "{cmdline}");
     assert!(
         cmdline.contains(" quiet "),
         "quiet is not in the default REMOVE: {cmdline}"
@@ -365,10 +365,17 @@ fn test_debug_kernel_prefers_its_sibling() {
         format!("/boot/vmlinuz-{VER}")
     );
     fs::remove_file(host.root().join(format!("boot/vmlinuz-{VER}"))).unwrap();
+    // Without a default initrd beside it, kdumpctl (v1.0.61) puts the kdump
+    // initrd under /var/lib/kdump; with one, beside it, named after it.
     let plan = dry_plan(&host);
     assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}+debug"));
     assert_eq!(
         plan["load"]["initrds"][0],
+        format!("/var/lib/kdump/initramfs-{VER}+debugkdump.img")
+    );
+    host.write(&format!("/boot/initramfs-{VER}+debug.img"), "default");
+    assert_eq!(
+        dry_plan(&host)["load"]["initrds"][0],
         format!("/boot/initramfs-{VER}+debugkdump.img")
     );
 }

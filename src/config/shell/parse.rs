@@ -1,235 +1,58 @@
-//! Reads shell-fragment configuration files without executing them.
+//! Stage 1 of the reader: source text to a syntax tree, in one dialect.
 //!
-//! `/etc/default/kexec`, `/etc/sysconfig/kdump` and `/etc/default/kdump-tools`
-//! are shell code that the legacy init scripts source as root. Admins keep
-//! them unchanged, so kexecctl must see exactly the values `/bin/sh` (dash)
-//! would, while running nothing. This module implements the subset of the
-//! POSIX shell language such files use in practice, with dash's semantics:
+//! The parser accepts exactly the subset described in [`super`] and turns
+//! everything else into an error naming `file:line:column` and the
+//! construct. It never evaluates: the tree it returns is run by
+//! [`super::eval`] only once the whole file has parsed, so a syntax error on
+//! the last line leaves no variable changed.
 //!
-//! * comments, blank lines, `;` and newlines between commands, `\`-newline
-//!   continuations (removed everywhere but inside single quotes and comments);
-//! * `NAME=value` (several per line; each sees the ones before it),
-//!   `export NAME=value...` (all arguments expanded before any is assigned, as
-//!   dash does for declaration utilities), `export NAME`, `unset NAME`, and
-//!   `: word...` (for the `: ${NAME:=default}` idiom);
-//! * unquoted, 'single-quoted', "double-quoted" and concatenated words,
-//!   backslash escapes, `~` and `~/...` (from `HOME`, as dash does);
-//! * `$NAME`, `${NAME}`, and `${NAME[:]-word}`, `${NAME[:]+word}`,
-//!   `${NAME[:]=word}` with nested words, evaluated lazily like the shell;
-//! * `$(uname -r)` and `` `uname -r` ``, answered from the kernel release
-//!   under `--root` instead of running anything.
-//!
-//! Everything else (other commands and substitutions, arithmetic, compound
-//! commands, redirections, pipelines, special parameters, pattern operators,
-//! unbalanced quotes, `~user`) is an error naming `file:line:column` and the
-//! construct. The reader never guesses: a value is either dash's or an error.
-//!
-//! The whole file is parsed before anything is evaluated, so a syntax error
-//! on the last line leaves no variable changed.
+//! The dialect decides the few places where dash and bash read the same
+//! bytes differently (`$'…'`, `$"…"`, `NAME+=`) or where only bash has a
+//! construct (`declare`/`typeset`, brace expansion of arguments, arrays).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::{Dialect, LineIndex, Pos, config_error, is_name};
 use crate::error::{Error, Result};
-
-/// Where a variable's value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// Built into the program that reads the file (set before sourcing).
-    Default,
-    /// Inherited from the process environment.
-    Environment,
-    /// Assigned at this line of this file.
-    File { path: PathBuf, line: usize },
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::Default => f.write_str("default"),
-            Origin::Environment => f.write_str("environment"),
-            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Var {
-    pub value: String,
-    pub origin: Origin,
-}
-
-/// Variables dash sets itself at start-up; their values depend on the shell
-/// process, so a file that reads them without setting them is refused.
-const SHELL_INTERNAL: &[&str] = &[
-    "IFS", "PS1", "PS2", "PS4", "PPID", "OPTIND", "LINENO", "PWD", "OLDPWD",
-];
-
-/// Answers `$(uname -r)`: the release of the running kernel.
-pub type KernelRelease<'a> = dyn FnMut() -> Result<String> + 'a;
-
-/// The variable table of one shell that sources one or more files in turn.
-pub struct Shell<'a> {
-    vars: BTreeMap<String, Var>,
-    /// Environment names whose values are not UTF-8: an error if referenced.
-    opaque_env: BTreeSet<String>,
-    kernel_release: Box<KernelRelease<'a>>,
-    release_cache: Option<String>,
-}
-
-impl<'a> Shell<'a> {
-    /// A shell started with `env` as its environment.
-    pub fn new(
-        env: impl IntoIterator<Item = (OsString, OsString)>,
-        kernel_release: impl FnMut() -> Result<String> + 'a,
-    ) -> Self {
-        let mut shell = Shell {
-            vars: BTreeMap::new(),
-            opaque_env: BTreeSet::new(),
-            kernel_release: Box::new(kernel_release),
-            release_cache: None,
-        };
-        for (name, value) in env {
-            let Some(name) = name.to_str().filter(|n| is_name(n)) else {
-                continue; // dash ignores such entries too
-            };
-            if SHELL_INTERNAL.contains(&name) {
-                continue;
-            }
-            match value.into_string() {
-                Ok(value) => {
-                    shell.vars.insert(
-                        name.to_string(),
-                        Var {
-                            value,
-                            origin: Origin::Environment,
-                        },
-                    );
-                }
-                Err(_) => {
-                    shell.opaque_env.insert(name.to_string());
-                }
-            }
-        }
-        shell
-    }
-
-    /// Sets a value the way the legacy script does before sourcing the file.
-    pub fn set_default(&mut self, name: &str, value: &str) {
-        self.vars.insert(
-            name.to_string(),
-            Var {
-                value: value.to_string(),
-                origin: Origin::Default,
-            },
-        );
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(|v| v.value.as_str())
-    }
-
-    pub fn var(&self, name: &str) -> Option<&Var> {
-        self.vars.get(name)
-    }
-
-    /// Variables set by defaults or files (not merely inherited), by name.
-    pub fn assigned(&self) -> impl Iterator<Item = (&str, &Var)> {
-        self.vars
-            .iter()
-            .filter(|(_, v)| v.origin != Origin::Environment)
-            .map(|(k, v)| (k.as_str(), v))
-    }
-
-    /// Sources `text` as the file `path` (used in messages and origins).
-    /// On error the shell may hold some of the file's assignments: callers
-    /// discard it, as they discard everything on a configuration error.
-    pub fn source(&mut self, path: &Path, text: &[u8]) -> Result<()> {
-        let text = std::str::from_utf8(text).map_err(|e| {
-            let (line, column) = byte_position(text, e.valid_up_to());
-            config_error(
-                path,
-                line,
-                column,
-                "invalid UTF-8 in the file: kexecctl reads text configuration only",
-            )
-        })?;
-        let program = Parser::new(path, text).parse_program()?;
-        let mut eval = Evaluator {
-            shell: self,
-            path,
-            lines: LineIndex::new(text),
-        };
-        for command in &program {
-            eval.run(command)?;
-        }
-        Ok(())
-    }
-}
-
-/// `true` for a valid shell variable name.
-pub fn is_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
-
-fn config_error(path: &Path, line: usize, column: usize, message: impl Into<String>) -> Error {
-    Error::not_configured(message).at(path, line, column)
-}
-
-fn byte_position(text: &[u8], offset: usize) -> (usize, usize) {
-    let before = &text[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
-    (line, column)
-}
 
 // ---------------------------------------------------------------------------
 // Syntax tree
 
-/// A position in the source, as an index into its characters.
-type Pos = usize;
-
 #[derive(Debug, Clone, PartialEq)]
-enum Command {
+pub(super) enum Command {
     /// `A=1 B=$A`: assigned left to right.
     Assign(Vec<Assignment>),
-    /// `export A=1 B`: every argument expanded first, then assigned.
-    Export(Vec<ExportArg>),
+    /// `export A=1 B`, bash's `declare`/`typeset`: every argument expanded
+    /// first, then assigned in order.
+    Declare(Vec<DeclArg>),
     Unset(Vec<String>),
     /// `: word...`: words expanded for their `${X:=y}` side effects.
     Colon(Vec<Word>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Assignment {
-    name: String,
-    pos: Pos,
-    value: Word,
+pub(super) struct Assignment {
+    pub name: String,
+    pub pos: Pos,
+    /// bash's `NAME+=value`: appended to the current value.
+    pub append: bool,
+    pub value: Word,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum ExportArg {
-    Name(String),
+pub(super) enum DeclArg {
+    /// A bare name: its value is unchanged.
+    Name,
     Assign(Assignment),
 }
 
-type Word = Vec<Part>;
+pub(super) type Word = Vec<Part>;
 
 #[derive(Debug, Clone, PartialEq)]
-enum Part {
+pub(super) enum Part {
     Literal(String),
-    /// An unquoted `~` that dash replaces with `$HOME` (when HOME is set).
-    Tilde,
+    /// An unquoted `~` that the shell replaces with `$HOME`.
+    Tilde(Pos),
     Param {
         name: String,
         pos: Pos,
@@ -240,7 +63,7 @@ enum Part {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum ParamOp {
+pub(super) enum ParamOp {
     /// `-` / `:-`: use the word when unset (or empty).
     Default { colon: bool },
     /// `=` / `:=`: assign the word when unset (or empty).
@@ -288,14 +111,18 @@ impl WordContext {
     }
 }
 
-struct Parser<'p> {
+pub(super) struct Parser<'p> {
     path: &'p Path,
+    dialect: Dialect,
     chars: Vec<char>,
     pos: Pos,
     lines: LineIndex,
     /// Nesting of quotes and `${...}`, bounded so that hostile input cannot
     /// exhaust the stack of this recursive-descent parser.
     depth: usize,
+    /// Set while reading the arguments of a builtin, where bash performs
+    /// brace expansion (`export A={a,b}` is `export A=a A=b`).
+    in_arguments: bool,
 }
 
 /// Far beyond any real configuration file.
@@ -306,15 +133,32 @@ const RESERVED_WORDS: &[&str] = &[
     "in", "{", "}", "!",
 ];
 
+/// Reserved words bash adds.
+const BASH_RESERVED_WORDS: &[&str] = &["[[", "]]", "select", "coproc", "time"];
+
+/// What a builtin's arguments mean.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Builtin {
+    Export,
+    /// bash's `declare` and `typeset`.
+    Declare,
+}
+
 impl<'p> Parser<'p> {
-    fn new(path: &'p Path, text: &str) -> Self {
+    pub(super) fn new(path: &'p Path, text: &str, dialect: Dialect) -> Self {
         Parser {
             path,
+            dialect,
             chars: text.chars().collect(),
             pos: 0,
             lines: LineIndex::new(text),
             depth: 0,
+            in_arguments: false,
         }
+    }
+
+    fn bash(&self) -> bool {
+        self.dialect == Dialect::Bash
     }
 
     /// Runs `parse` one nesting level deeper.
@@ -386,7 +230,7 @@ impl<'p> Parser<'p> {
         }
     }
 
-    fn parse_program(mut self) -> Result<Vec<Command>> {
+    pub(super) fn parse_program(mut self) -> Result<Vec<Command>> {
         let mut program = Vec::new();
         loop {
             self.skip_blanks();
@@ -431,6 +275,9 @@ impl<'p> Parser<'p> {
             ('&', _) => "running a command in the background (`&`)",
             ('|', _) => "a pipeline (`|`)",
             ('<' | '>', _) => "a redirection",
+            ('(', _) if self.bash() && self.pos > 0 && self.chars[self.pos - 1] == '=' => {
+                "a bash array assignment `NAME=(...)`"
+            }
             ('(' | ')', _) => "a subshell or function definition (`(`)",
             _ => "this syntax",
         };
@@ -444,27 +291,38 @@ impl<'p> Parser<'p> {
         )
     }
 
-    /// At a command's start, or after assignments: tries to read `NAME=`.
-    fn try_assignment_prefix(&mut self) -> Option<(String, Pos)> {
+    /// At a command's start, or after assignments: tries to read `NAME=`
+    /// (and in bash `NAME+=`). Returns the name, its position and whether
+    /// it appends.
+    fn try_assignment_prefix(&mut self) -> Option<(String, Pos, bool)> {
         let start = self.pos;
         self.skip_continuations();
         let name_pos = self.pos;
-        let mut name = String::new();
-        while let Some(c) = self.peek() {
-            if c == '_' || c.is_ascii_alphanumeric() {
-                name.push(c);
-                self.pos += 1;
-            } else {
-                break;
-            }
+        let name = self.read_name();
+        if !is_name(&name) {
+            self.pos = start;
+            return None;
         }
-        if is_name(&name) && self.peek() == Some('=') {
+        let append = self.bash() && self.peek() == Some('+') && self.peek_second() == Some('=');
+        if append {
             self.pos += 1;
-            Some((name, name_pos))
+        }
+        if self.peek() == Some('=') {
+            self.pos += 1;
+            Some((name, name_pos, append))
         } else {
             self.pos = start;
             None
         }
+    }
+
+    /// Whether a `NAME+=` follows (without consuming it).
+    fn try_append_prefix(&mut self) -> bool {
+        let start = self.pos;
+        let name = self.read_name();
+        let found = is_name(&name) && self.peek() == Some('+') && self.peek_second() == Some('=');
+        self.pos = start;
+        found
     }
 
     fn parse_command(&mut self) -> Result<Command> {
@@ -475,15 +333,27 @@ impl<'p> Parser<'p> {
                 return Ok(Command::Assign(assignments));
             }
             match self.try_assignment_prefix() {
-                Some((name, pos)) => {
+                Some((name, pos, append)) => {
                     let value = self.parse_word(WordContext::AssignmentValue)?;
-                    assignments.push(Assignment { name, pos, value });
+                    assignments.push(Assignment {
+                        name,
+                        pos,
+                        append,
+                        value,
+                    });
                 }
                 None => break,
             }
         }
         // A command word follows.
         let word_pos = self.pos;
+        if !self.bash() && self.try_append_prefix() {
+            return Err(self.unsupported(
+                word_pos,
+                "`NAME+=value` (it appends in bash; dash, which reads this file, runs it as a \
+                 command)",
+            ));
+        }
         let (word, literal) = self.parse_command_name()?;
         if !assignments.is_empty() {
             return Err(self.unsupported(
@@ -494,8 +364,14 @@ impl<'p> Parser<'p> {
         let Some(name) = literal else {
             return Err(self.unsupported(word_pos, "a command name with quotes or expansions"));
         };
-        match name.as_str() {
-            "export" => self.parse_export(),
+        self.in_arguments = true;
+        let command = match name.as_str() {
+            "export" => self.parse_declaration(Builtin::Export),
+            "declare" | "typeset" if self.bash() => self.parse_declaration(Builtin::Declare),
+            "local" if self.bash() => Err(self.unsupported(
+                word_pos,
+                "`local` outside a function (bash refuses it there)",
+            )),
             "unset" => self.parse_unset(),
             ":" => {
                 let mut words = Vec::new();
@@ -505,7 +381,10 @@ impl<'p> Parser<'p> {
                 Ok(Command::Colon(words))
             }
             "." | "source" => Err(self.unsupported(word_pos, "sourcing another file")),
-            w if RESERVED_WORDS.contains(&w) => {
+            "function" if self.bash() => Err(self.unsupported(word_pos, "a function definition")),
+            w if RESERVED_WORDS.contains(&w)
+                || (self.bash() && BASH_RESERVED_WORDS.contains(&w)) =>
+            {
                 Err(self.unsupported(word_pos, &format!("the compound command `{w}`")))
             }
             w => {
@@ -515,7 +394,9 @@ impl<'p> Parser<'p> {
                 }
                 Err(self.unsupported(word_pos, &format!("running the command `{w}`")))
             }
-        }
+        };
+        self.in_arguments = false;
+        command
     }
 
     /// Reads the first word of a command. Returns its text for messages and,
@@ -553,26 +434,62 @@ impl<'p> Parser<'p> {
         }
     }
 
-    fn parse_export(&mut self) -> Result<Command> {
+    /// `export ARG...`, or bash's `declare`/`typeset [-x|+x|-g]... ARG...`.
+    fn parse_declaration(&mut self, builtin: Builtin) -> Result<Command> {
+        let shown = match builtin {
+            Builtin::Export => "export",
+            Builtin::Declare => "declare",
+        };
         let mut args = Vec::new();
+        let mut options_done = false;
         while let Some(pos) = self.next_argument_start() {
-            if let Some((name, pos)) = self.try_assignment_prefix() {
+            if let Some((name, pos, append)) = self.try_assignment_prefix() {
+                options_done = true;
                 let value = self.parse_word(WordContext::AssignmentValue)?;
-                args.push(ExportArg::Assign(Assignment { name, pos, value }));
+                args.push(DeclArg::Assign(Assignment {
+                    name,
+                    pos,
+                    append,
+                    value,
+                }));
                 continue;
             }
             let word = self.parse_word(WordContext::Argument)?;
             match literal_of(&word) {
-                Some(name) if is_name(&name) => args.push(ExportArg::Name(name)),
-                Some(opt) if opt.starts_with('-') => {
-                    return Err(self.unsupported(pos, &format!("`export {opt}`")));
+                Some(name) if is_name(&name) => {
+                    options_done = true;
+                    args.push(DeclArg::Name);
+                }
+                Some(opt) if opt == "--" && !options_done => options_done = true,
+                Some(opt) if !options_done && self.harmless_option(builtin, &opt) => {}
+                Some(opt) if opt.starts_with(['-', '+']) => {
+                    return Err(self.unsupported(pos, &format!("`{shown} {opt}`")));
                 }
                 _ => {
-                    return Err(self.error_at(pos, "export: not a valid variable name"));
+                    return Err(self.error_at(pos, format!("{shown}: not a valid variable name")));
                 }
             }
         }
-        Ok(Command::Export(args))
+        Ok(Command::Declare(args))
+    }
+
+    /// Options that change no value: bash's `export -n` (un-export), and
+    /// `declare -x`/`+x` (export or not) and `-g` (global, which a file
+    /// sourced at the top level is anyway).
+    fn harmless_option(&self, builtin: Builtin, opt: &str) -> bool {
+        if !self.bash() {
+            return false;
+        }
+        let allowed = match builtin {
+            Builtin::Export => "n",
+            Builtin::Declare => "xg",
+        };
+        let letters = match (builtin, opt.strip_prefix('-'), opt.strip_prefix('+')) {
+            (_, Some(l), _) => l,
+            (Builtin::Declare, None, Some(l)) if l == "x" => l,
+            _ => return false,
+        };
+        !letters.is_empty() && letters.chars().all(|c| allowed.contains(c))
     }
 
     fn parse_unset(&mut self) -> Result<Command> {
@@ -599,6 +516,13 @@ impl<'p> Parser<'p> {
         let mut word = Word::new();
         let mut literal = String::new();
         let mut tilde_allowed = true;
+        // bash's brace expansion of builtin arguments: an unquoted `{` with
+        // an unquoted `,` or `..` and a closing `}` after it.
+        let check_braces =
+            self.bash() && self.in_arguments && !matches!(ctx, WordContext::Brace { .. });
+        let mut brace_open: Option<Pos> = None;
+        let mut brace_separated = false;
+        let mut previous_dot = false;
         while let Some(c) = self.peek() {
             let ends_here = match ctx {
                 WordContext::Brace { .. } => c == '}',
@@ -609,12 +533,35 @@ impl<'p> Parser<'p> {
             }
             if tilde_allowed && c == '~' && self.tilde_here(ctx)? {
                 flush(&mut word, &mut literal);
-                word.push(Part::Tilde);
+                word.push(Part::Tilde(self.pos));
                 self.pos += 1;
                 tilde_allowed = false;
                 continue;
             }
             tilde_allowed = false;
+            if self.bash()
+                && matches!(ctx, WordContext::Brace { .. })
+                && matches!(c, '<' | '>')
+                && self.peek_second() == Some('(')
+            {
+                return Err(self.unsupported(self.pos, "bash's process substitution `<(...)`"));
+            }
+            let dot = c == '.';
+            if check_braces {
+                match c {
+                    '{' if brace_open.is_none() => brace_open = Some(self.pos),
+                    ',' if brace_open.is_some() => brace_separated = true,
+                    '.' if brace_open.is_some() && previous_dot => brace_separated = true,
+                    '}' if brace_separated => {
+                        return Err(self.unsupported(
+                            brace_open.unwrap_or(self.pos),
+                            "bash's brace expansion `{a,b}` in an argument (quote the braces)",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            previous_dot = dot;
             match c {
                 '\'' => literal.push_str(&self.parse_single_quoted()?),
                 '"' => {
@@ -631,6 +578,26 @@ impl<'p> Parser<'p> {
                         }
                         None => literal.push('\\'),
                     }
+                }
+                '$' if self.bash() && self.peek_second() == Some('\'') => {
+                    literal.push_str(&self.parse_ansi_c_quoted()?);
+                }
+                '$' if self.bash()
+                    && self.peek_second() == Some('"')
+                    && matches!(ctx, WordContext::Brace { .. }) =>
+                {
+                    return Err(self.unsupported(
+                        self.pos,
+                        "`$\"...\"` inside `${...}` (bash re-quotes it there)",
+                    ));
+                }
+                '$' if self.bash() && self.peek_second() == Some('"') => {
+                    // `$"..."`: a translatable string, which without a
+                    // message catalogue is a double-quoted one.
+                    self.pos += 1;
+                    flush(&mut word, &mut literal);
+                    let in_brace = matches!(ctx, WordContext::Brace { .. });
+                    word.extend(self.parse_double_quoted(in_brace)?);
                 }
                 '$' | '`' => {
                     flush(&mut word, &mut literal);
@@ -652,8 +619,8 @@ impl<'p> Parser<'p> {
     }
 
     /// Decides whether the unquoted `~` at the cursor is a tilde expansion
-    /// dash performs (`~` alone or before `/`), a literal (quoted prefix), or
-    /// a `~user` lookup, which is refused.
+    /// the shell performs (`~` alone or before `/`), a literal (quoted
+    /// prefix), or a `~user` lookup, which is refused.
     fn tilde_here(&mut self, ctx: WordContext) -> Result<bool> {
         let after = self.peek_second();
         let ends_prefix = match after {
@@ -698,6 +665,111 @@ impl<'p> Parser<'p> {
         }
     }
 
+    /// bash's `$'...'` at the cursor: backslash escapes as in C. Escapes
+    /// whose result depends on the locale (non-ASCII) or that bash
+    /// truncates at (NUL) are refused.
+    fn parse_ansi_c_quoted(&mut self) -> Result<String> {
+        let open = self.pos;
+        self.pos += 2;
+        let mut s = String::new();
+        // Like single quotes, no continuation processing.
+        loop {
+            let Some(&c) = self.chars.get(self.pos) else {
+                return Err(self.error_at(open, "unterminated `$'...'` quote"));
+            };
+            self.pos += 1;
+            match c {
+                '\'' => return Ok(s),
+                '\\' => {
+                    let escape_pos = self.pos - 1;
+                    let Some(&e) = self.chars.get(self.pos) else {
+                        return Err(self.error_at(open, "unterminated `$'...'` quote"));
+                    };
+                    self.pos += 1;
+                    let simple = match e {
+                        'a' => Some('\x07'),
+                        'b' => Some('\x08'),
+                        'e' | 'E' => Some('\x1b'),
+                        'f' => Some('\x0c'),
+                        'n' => Some('\n'),
+                        'r' => Some('\r'),
+                        't' => Some('\t'),
+                        'v' => Some('\x0b'),
+                        '\\' | '\'' | '"' | '?' => Some(e),
+                        _ => None,
+                    };
+                    if let Some(ch) = simple {
+                        s.push(ch);
+                        continue;
+                    }
+                    let code = match e {
+                        '0'..='7' => {
+                            self.pos -= 1;
+                            Some(self.read_radix(8, 3))
+                        }
+                        'x' if self.chars.get(self.pos) == Some(&'{') => {
+                            return Err(self.unsupported(
+                                escape_pos,
+                                "`\\x{...}` in `$'...'` (bash versions read it differently)",
+                            ));
+                        }
+                        'x' => Some(self.read_radix(16, 2)),
+                        'u' => Some(self.read_radix(16, 4)),
+                        'U' => Some(self.read_radix(16, 8)),
+                        'c' => match self.chars.get(self.pos) {
+                            Some(&ctl) if ctl.is_ascii() && ctl != '\'' => {
+                                self.pos += 1;
+                                Some(Some((ctl as u32) & 0x1f))
+                            }
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    match code {
+                        // An escape bash does not know stays as it is.
+                        None => {
+                            s.push('\\');
+                            s.push(e);
+                        }
+                        // `\x` without digits: bash keeps the text.
+                        Some(None) => {
+                            s.push('\\');
+                            s.push(e);
+                        }
+                        Some(Some(0)) => {
+                            return Err(self.unsupported(
+                                escape_pos,
+                                "a NUL character from `$'...'` (bash cuts the string there)",
+                            ));
+                        }
+                        Some(Some(n)) if n < 0x80 => s.push(char::from(n as u8)),
+                        Some(Some(_)) => {
+                            return Err(self.unsupported(
+                                escape_pos,
+                                "a non-ASCII escape in `$'...'` (its bytes depend on bash's locale)",
+                            ));
+                        }
+                    }
+                }
+                c => s.push(c),
+            }
+        }
+    }
+
+    /// Up to `max` digits in `radix` at the cursor; `None` when there are
+    /// none.
+    fn read_radix(&mut self, radix: u32, max: usize) -> Option<u32> {
+        let mut value: Option<u32> = None;
+        for _ in 0..max {
+            let Some(d) = self.chars.get(self.pos).and_then(|c| c.to_digit(radix)) else {
+                break;
+            };
+            value = Some(value.unwrap_or(0).wrapping_mul(radix).wrapping_add(d));
+            self.pos += 1;
+        }
+        value
+    }
+
     /// Parses `"..."` at the cursor. Inside a `${...}` word (`in_brace`),
     /// `\}` is an escape too.
     fn parse_double_quoted(&mut self, in_brace: bool) -> Result<Word> {
@@ -717,7 +789,13 @@ impl<'p> Parser<'p> {
     /// Text under double-quote rules up to its end: `\` escapes `$`, `` ` ``,
     /// `"`, `\` (and `}` within `${...}`), other backslashes stay.
     fn parse_quoted_text(&mut self, open: Pos, end: QuotedEnd) -> Result<Word> {
-        let in_brace = matches!(end, QuotedEnd::Brace | QuotedEnd::Quote { in_brace: true });
+        // Where `\}` is an escape: in the word of a double-quoted `${...}`,
+        // and in dash also in "..." inside any `${...}` (bash keeps the
+        // backslash of `${X-"\}"}`).
+        let in_brace = match end {
+            QuotedEnd::Brace => true,
+            QuotedEnd::Quote { in_brace } => in_brace && !self.bash(),
+        };
         let mut word = Word::new();
         let mut literal = String::new();
         loop {
@@ -731,6 +809,26 @@ impl<'p> Parser<'p> {
                     break;
                 }
                 (Some('}'), QuotedEnd::Brace) => break,
+                // bash matches single quotes in a double-quoted `${...}`
+                // word to find its `}` but keeps them in the value, where
+                // dash ends the word at the first `}`.
+                (Some('\''), QuotedEnd::Brace) if self.bash() => {
+                    return Err(self.unsupported(
+                        self.pos,
+                        "a single quote directly inside a double-quoted `${...}` (bash and dash \
+                         end the word at different `}`)",
+                    ));
+                }
+                // bash 5.2 drops the backslash of `"${X-"\q"}"` but not of
+                // `"${X-"$Y\\q"}"`, empties `"${X-"$Y\q"}"` and loses text
+                // of deeper nestings: such quotes are refused in bash.
+                (Some('"'), QuotedEnd::Brace) if self.bash() => {
+                    return Err(self.unsupported(
+                        self.pos,
+                        "double quotes nested in a double-quoted `${...}` (bash reads them \
+                         inconsistently)",
+                    ));
+                }
                 (Some('"'), QuotedEnd::Brace) => {
                     flush(&mut word, &mut literal);
                     word.extend(self.parse_double_quoted(true)?);
@@ -746,8 +844,26 @@ impl<'p> Parser<'p> {
                             literal.push('}');
                             self.pos += 1;
                         }
+                        // Kept, and not a quote bash would match.
+                        Some('\'') if end == QuotedEnd::Brace => {
+                            literal.push_str("\\'");
+                            self.pos += 1;
+                        }
                         _ => literal.push('\\'),
                     }
+                }
+                // bash's extquote makes `$'...'` and `$"..."` quotes in the
+                // word of a double-quoted `${...}`; how its parser then finds
+                // the closing `}` differs between versions (5.2 can fail on
+                // `"${X+$'{\\"'}"`), so they are refused there.
+                (Some('$'), QuotedEnd::Brace)
+                    if self.bash() && matches!(self.peek_second(), Some('\'' | '"')) =>
+                {
+                    return Err(self.unsupported(
+                        self.pos,
+                        "`$'...'` or `$\"...\"` inside a double-quoted `${...}` (bash versions \
+                         read it differently)",
+                    ));
                 }
                 (Some('$' | '`'), _) => {
                     flush(&mut word, &mut literal);
@@ -781,6 +897,9 @@ impl<'p> Parser<'p> {
                 }
                 self.parse_command_substitution(start, ')')
             }
+            Some('[') if self.bash() => {
+                Err(self.unsupported(start, "arithmetic expansion `$[...]`"))
+            }
             Some(c) if c == '_' || c.is_ascii_alphabetic() => {
                 let name = self.read_name();
                 Ok(Part::Param {
@@ -810,6 +929,20 @@ impl<'p> Parser<'p> {
         name
     }
 
+    /// The error for an operator after `${NAME` that the subset lacks.
+    fn bad_substitution(&self, start: Pos) -> Error {
+        if self.bash() {
+            self.unsupported(
+                start,
+                "this `${...}` form (substring, replacement, case change, indirection or \
+                 array; only `${NAME}`, `${NAME-word}`, `${NAME=word}`, `${NAME+word}` and \
+                 their `:` forms are understood)",
+            )
+        } else {
+            self.error_at(start, "bad substitution")
+        }
+    }
+
     /// After `${`.
     fn parse_braced(&mut self, start: Pos, quoted: bool, ctx: WordContext) -> Result<Part> {
         let name = match self.peek() {
@@ -818,10 +951,13 @@ impl<'p> Parser<'p> {
             }
             Some(c) if c == '_' || c.is_ascii_alphabetic() => self.read_name(),
             Some(c) if c.is_ascii_digit() || "@*?-$!".contains(c) => {
+                if c == '!' && self.bash() {
+                    return Err(self.bad_substitution(start));
+                }
                 return Err(self.unsupported(start, &format!("the special parameter `${{{c}`")));
             }
             None => return Err(self.error_at(start, "unterminated `${`")),
-            Some(_) => return Err(self.error_at(start, "bad substitution")),
+            Some(_) => return Err(self.bad_substitution(start)),
         };
         let colon = self.peek() == Some(':');
         if colon {
@@ -845,7 +981,7 @@ impl<'p> Parser<'p> {
                 return Err(self.unsupported(start, "pattern removal `${NAME#...}`/`${NAME%...}`"));
             }
             None => return Err(self.error_at(start, "unterminated `${`")),
-            Some(_) => return Err(self.error_at(start, "bad substitution")),
+            Some(_) => return Err(self.bad_substitution(start)),
         };
         let word = if quoted {
             self.parse_quoted_brace_word(start)?
@@ -916,348 +1052,4 @@ fn literal_of(word: &Word) -> Option<String> {
             _ => None,
         })
         .collect()
-}
-
-/// Maps character indices to 1-based line and column numbers.
-struct LineIndex {
-    /// Character index at which each line starts.
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(text: &str) -> Self {
-        let mut starts = vec![0];
-        for (i, c) in text.chars().enumerate() {
-            if c == '\n' {
-                starts.push(i + 1);
-            }
-        }
-        LineIndex { starts }
-    }
-
-    fn position(&self, pos: Pos) -> (usize, usize) {
-        let line = self.line(pos);
-        (line, pos - self.starts[line - 1] + 1)
-    }
-
-    fn line(&self, pos: Pos) -> usize {
-        self.starts.partition_point(|&s| s <= pos)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Evaluator
-
-struct Evaluator<'s, 'a> {
-    shell: &'s mut Shell<'a>,
-    path: &'s Path,
-    lines: LineIndex,
-}
-
-impl Evaluator<'_, '_> {
-    fn origin(&self, pos: Pos) -> Origin {
-        Origin::File {
-            path: self.path.to_path_buf(),
-            line: self.lines.line(pos),
-        }
-    }
-
-    fn error_at(&self, pos: Pos, message: impl Into<String>) -> Error {
-        let (line, column) = self.lines.position(pos);
-        config_error(self.path, line, column, message)
-    }
-
-    fn set(&mut self, name: &str, value: String, pos: Pos) {
-        let origin = self.origin(pos);
-        self.shell.opaque_env.remove(name);
-        self.shell
-            .vars
-            .insert(name.to_string(), Var { value, origin });
-    }
-
-    fn run(&mut self, command: &Command) -> Result<()> {
-        match command {
-            Command::Assign(list) => {
-                for a in list {
-                    let value = self.expand(&a.value)?;
-                    self.set(&a.name, value, a.pos);
-                }
-            }
-            Command::Export(args) => {
-                let mut values = Vec::new();
-                for arg in args {
-                    if let ExportArg::Assign(a) = arg {
-                        values.push((a, self.expand(&a.value)?));
-                    }
-                }
-                for (a, value) in values {
-                    self.set(&a.name, value, a.pos);
-                }
-            }
-            Command::Unset(names) => {
-                for name in names {
-                    self.shell.vars.remove(name);
-                    self.shell.opaque_env.remove(name);
-                }
-            }
-            Command::Colon(words) => {
-                for w in words {
-                    self.expand(w)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn lookup(&self, name: &str, pos: Pos) -> Result<Option<String>> {
-        if let Some(var) = self.shell.vars.get(name) {
-            return Ok(Some(var.value.clone()));
-        }
-        if self.shell.opaque_env.contains(name) {
-            return Err(self.error_at(
-                pos,
-                format!("the environment variable {name} is not valid UTF-8"),
-            ));
-        }
-        if SHELL_INTERNAL.contains(&name) {
-            return Err(self.error_at(
-                pos,
-                format!(
-                    "${name} is set by the shell itself, not by the configuration; set it first"
-                ),
-            ));
-        }
-        Ok(None)
-    }
-
-    fn expand(&mut self, word: &Word) -> Result<String> {
-        let mut out = String::new();
-        for part in word {
-            match part {
-                Part::Literal(s) => out.push_str(s),
-                Part::Tilde => match self.shell.vars.get("HOME") {
-                    Some(home) => out.push_str(&home.value),
-                    None => out.push('~'),
-                },
-                Part::KernelRelease(pos) => out.push_str(&self.kernel_release(*pos)?),
-                Part::Param { name, pos, op } => {
-                    let value = self.lookup(name, *pos)?;
-                    let Some((op, word)) = op else {
-                        out.push_str(value.as_deref().unwrap_or(""));
-                        continue;
-                    };
-                    let is_set = |colon: bool| match &value {
-                        Some(v) => !(colon && v.is_empty()),
-                        None => false,
-                    };
-                    match *op {
-                        ParamOp::Default { colon } => {
-                            if is_set(colon) {
-                                out.push_str(value.as_deref().unwrap_or(""));
-                            } else {
-                                out.push_str(&self.expand(word)?);
-                            }
-                        }
-                        ParamOp::Assign { colon } => {
-                            if is_set(colon) {
-                                out.push_str(value.as_deref().unwrap_or(""));
-                            } else {
-                                let new = self.expand(word)?;
-                                out.push_str(&new);
-                                self.set(name, new, *pos);
-                            }
-                        }
-                        ParamOp::Alternative { colon } => {
-                            if is_set(colon) {
-                                out.push_str(&self.expand(word)?);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn kernel_release(&mut self, pos: Pos) -> Result<String> {
-        if let Some(r) = &self.shell.release_cache {
-            return Ok(r.clone());
-        }
-        let release = (self.shell.kernel_release)().map_err(|e| {
-            let (line, column) = self.lines.position(pos);
-            let at = format!("{}:{line}:{column}", self.path.display());
-            Error::new(e.code, format!("{e} (needed for `$(uname -r)` at {at})"))
-        })?;
-        // Command substitution drops trailing newlines.
-        let release = release.trim_end_matches('\n').to_string();
-        self.shell.release_cache = Some(release.clone());
-        Ok(release)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read(text: &str) -> Result<BTreeMap<String, String>> {
-        read_env(text, &[("HOME", "/root"), ("x", "a  b")])
-    }
-
-    fn read_env(text: &str, env: &[(&str, &str)]) -> Result<BTreeMap<String, String>> {
-        let env = env
-            .iter()
-            .map(|(k, v)| (OsString::from(k), OsString::from(v)));
-        let mut shell = Shell::new(env, || Ok("6.1.0-13-amd64\n".to_string()));
-        shell.source(Path::new("/etc/default/kexec"), text.as_bytes())?;
-        Ok(shell
-            .assigned()
-            .map(|(k, v)| (k.to_string(), v.value.clone()))
-            .collect())
-    }
-
-    fn get(text: &str, name: &str) -> Option<String> {
-        read(text).unwrap().get(name).cloned()
-    }
-
-    fn error(text: &str) -> String {
-        read(text).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn test_plain_and_quoted_values() {
-        assert_eq!(get("A=1\n", "A").as_deref(), Some("1"));
-        assert_eq!(get("A=\"a b\"\n", "A").as_deref(), Some("a b"));
-        assert_eq!(get("A='a \"$x\"'\n", "A").as_deref(), Some("a \"$x\""));
-        assert_eq!(get("A=a\"b\"'c'd\\e\n", "A").as_deref(), Some("abcde"));
-        assert_eq!(
-            get("A=\"a\\b\\$\\\"\\`\\\\c\"", "A").as_deref(),
-            Some("a\\b$\"`\\c")
-        );
-        assert_eq!(get("A=\n", "A").as_deref(), Some(""));
-        assert_eq!(get("A=a#b B=c #d\n", "B").as_deref(), Some("c"));
-        assert_eq!(get("A=a#b\n", "A").as_deref(), Some("a#b"));
-    }
-
-    #[test]
-    fn test_assignments_see_earlier_ones_but_export_does_not() {
-        assert_eq!(get("A=1 B=$A", "B").as_deref(), Some("1"));
-        assert_eq!(get("export A=1 B=$A", "B").as_deref(), Some(""));
-        assert_eq!(get("A=1; export A B=2; C=$B", "C").as_deref(), Some("2"));
-    }
-
-    #[test]
-    fn test_parameter_expansions() {
-        assert_eq!(get("A=${x:-d}", "A").as_deref(), Some("a  b"));
-        assert_eq!(get("E=; A=${E:-d} B=${E-d}", "A").as_deref(), Some("d"));
-        assert_eq!(get("E=; A=${E:-d} B=${E-d}", "B").as_deref(), Some(""));
-        assert_eq!(get("A=${u:+n}${x:+y}", "A").as_deref(), Some("y"));
-        assert_eq!(get("A=${new:=q} B=$new", "B").as_deref(), Some("q"));
-        assert_eq!(get(": ${N:=def}", "N").as_deref(), Some("def"));
-        assert_eq!(get("A=\"${u:-'a b'}\"", "A").as_deref(), Some("'a b'"));
-        assert_eq!(get("A=${u:-'a b'}", "A").as_deref(), Some("a b"));
-        assert_eq!(get("A=\"${u:-\\a\\}}\"", "A").as_deref(), Some("\\a}"));
-        assert_eq!(get("A=${u:-a;b c}", "A").as_deref(), Some("a;b c"));
-        assert_eq!(get("A=$x_B B=${x}_B", "B").as_deref(), Some("a  b_B"));
-        assert_eq!(get("A=$ B=a$/b C=\"$\"", "B").as_deref(), Some("a$/b"));
-    }
-
-    #[test]
-    fn test_lazy_default_word_has_no_side_effect() {
-        let vars = read("A=${x:-${N:=v}}").unwrap();
-        assert_eq!(vars.get("N"), None);
-    }
-
-    #[test]
-    fn test_continuations() {
-        assert_eq!(get("A=a\\\nb", "A").as_deref(), Some("ab"));
-        assert_eq!(get("A\\\n=1", "A").as_deref(), Some("1"));
-        assert_eq!(get("exp\\\nort A=1", "A").as_deref(), Some("1"));
-        assert_eq!(get("A='a\\\nb'", "A").as_deref(), Some("a\\\nb"));
-        assert_eq!(get("A=1 # c \\\nB=2", "B").as_deref(), Some("2"));
-    }
-
-    #[test]
-    fn test_tilde() {
-        assert_eq!(get("A=~ B=~/x C=a:~/b", "C").as_deref(), Some("a:/root/b"));
-        assert_eq!(get("A=x~ B=~\"x\"", "B").as_deref(), Some("~x"));
-        let no_home = read_env("A=~/x", &[]).unwrap();
-        assert_eq!(no_home["A"], "~/x");
-        assert!(error("A=~root").contains("~user"));
-    }
-
-    #[test]
-    fn test_uname_r_is_the_kernel_release() {
-        assert_eq!(
-            get("A=$(uname -r) B=`uname -r`", "A").as_deref(),
-            Some("6.1.0-13-amd64")
-        );
-        assert_eq!(
-            get("B=\"/boot/vmlinuz-`uname  -r`\"", "B").as_deref(),
-            Some("/boot/vmlinuz-6.1.0-13-amd64")
-        );
-    }
-
-    #[test]
-    fn test_unset_and_export_name() {
-        let vars = read("A=1\nunset A\nexport B\n").unwrap();
-        assert!(vars.is_empty(), "{vars:?}");
-    }
-
-    #[test]
-    fn test_origins() {
-        let mut shell = Shell::new(Vec::new(), || Ok(String::new()));
-        shell.set_default("D", "d");
-        shell
-            .source(Path::new("/f"), b"# c\nA=1\n\nB=${C:=2}\n")
-            .unwrap();
-        assert_eq!(shell.var("D").unwrap().origin, Origin::Default);
-        assert_eq!(shell.var("A").unwrap().origin.to_string(), "/f:2");
-        assert_eq!(shell.var("C").unwrap().origin.to_string(), "/f:4");
-    }
-
-    #[test]
-    fn test_errors_name_line_column_and_construct() {
-        assert_eq!(
-            error("A=1\nB=$(ls)\n"),
-            "/etc/default/kexec:2:3: the command substitution `$(ls)` (only `$(uname -r)` is \
-             understood) is not supported: kexecctl reads assignments without running the file"
-        );
-        assert!(error("A='x\n").starts_with("/etc/default/kexec:1:3: unterminated single quote"));
-        assert!(error("A=\"x\n").contains("1:3: unterminated double quote"));
-        assert!(error("if true; then A=1; fi").contains("1:1: the compound command `if`"));
-        assert!(error("A=1 make").contains("1:1: an assignment before the command `make`"));
-        assert!(error("A=$((1+2))").contains("arithmetic"));
-        assert!(error("A=${#x}").contains("length"));
-        assert!(error("A=${x%b}").contains("pattern"));
-        assert!(error("A=$1").contains("special parameter"));
-        assert!(error("A=1 | B=2").contains("1:5: a pipeline"));
-        assert!(error("A=1 && B=2").contains("`&&`"));
-        assert!(error("A=1 > f").contains("redirection"));
-        assert!(error("f() { :; }").contains("function definition"));
-        assert!(error(". /etc/other").contains("sourcing"));
-        assert!(error("A=1;;").contains("`;;`"));
-        assert!(error("; A=1").contains("`;` without a command"));
-        assert!(error("A=$PWD").contains("set by the shell"));
-        assert!(error("A=${x?}").contains("aborts"));
-        assert!(error("A=(1 2)").contains("subshell"));
-    }
-
-    #[test]
-    fn test_syntax_error_late_in_file_changes_nothing() {
-        let mut shell = Shell::new(Vec::new(), || Ok(String::new()));
-        let err = shell.source(Path::new("/f"), b"A=1\nB=`ls`\n").unwrap_err();
-        assert!(err.to_string().starts_with("/f:2:3:"), "{err}");
-        assert_eq!(shell.get("A"), None);
-    }
-
-    #[test]
-    fn test_invalid_utf8_is_an_error_with_position() {
-        let mut shell = Shell::new(Vec::new(), || Ok(String::new()));
-        let err = shell.source(Path::new("/f"), b"A=1\nB=\xff\n").unwrap_err();
-        assert_eq!(err.code, crate::error::ExitCode::NotConfigured);
-        assert!(
-            err.to_string().starts_with("/f:2:3: invalid UTF-8"),
-            "{err}"
-        );
-    }
 }

@@ -4,8 +4,7 @@
 
 use serde_json::Value;
 
-use crate::kexec_load::Host;
-use crate::util::{Run, run};
+use crate::util::{Host, Run, run};
 
 /// coldreboot with exactly these arguments (the tree's --root included
 /// where the test puts it), through the recording system.

@@ -21,8 +21,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::kexec_load::{Host, UUID, copy_tree};
-use crate::util::{require_program, run};
+use crate::util::{Host, UUID, copy_tree, require_program, run};
 
 /// The md5 of bookworm's script (kexec-tools 1:2.0.25-3+deb12u3); a
 /// different script is still run, with a warning.

@@ -5,78 +5,16 @@
 //! through a pseudo-terminal.
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::kexec_load::Host;
-use crate::util::{Run, run};
+use crate::util::{
+    Host, MACHINE_ID, RHEL9_CMDLINE as CMDLINE, RHEL9_VER as VER, Run, bzimage, corpus, run,
+};
 
-const VER: &str = "5.14.0-362.8.1.el9_3.x86_64";
-const CMDLINE: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 root=/dev/mapper/rhel-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rd.lvm.lv=rhel/swap rhgb quiet";
 const WORKED: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 ro resume=/dev/mapper/rhel-swap rhgb irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable novmcoredd cma=0 hugetlb_cma=0 disable_cpu_apicid=0";
-const MACHINE_ID: &str = "0f3c1b2a4d5e6f708192a3b4c5d6e7f8";
-
-fn corpus(name: &str) -> String {
-    fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/corpus/redhat")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn bzimage(host: &Host) -> Vec<u8> {
-    fs::read(host.root().join("boot/vmlinuz-6.1.0-28-amd64")).unwrap()
-}
-
-fn set_mtime(host: &Host, path: &str, age_secs: u64) {
-    let t = SystemTime::now() - Duration::from_secs(age_secs);
-    let f = fs::File::options()
-        .write(true)
-        .open(host.root().join(path.trim_start_matches('/')))
-        .unwrap();
-    f.set_modified(t).unwrap();
-}
-
-/// A RHEL 9.3 x86_64 host: shipped sysconfig, kernel and initrds in /boot,
-/// a fake mkdumprd that records its arguments and writes the image.
-pub fn rhel9() -> Host {
-    let host = Host::debian12();
-    fs::remove_dir_all(host.root().join("etc/default")).unwrap();
-    host.write("/etc/sysconfig/kdump", &corpus("rhel9-x86_64.sysconfig"));
-    host.write(
-        "/etc/kdump.conf",
-        "path /var/crash\ncore_collector makedumpfile -l --message-level 7 -d 31\n",
-    );
-    host.write("/etc/machine-id", &format!("{MACHINE_ID}\n"));
-    host.write("/proc/cmdline", &format!("{CMDLINE}\n"));
-    host.write("/proc/sys/kernel/osrelease", &format!("{VER}\n"));
-    host.write("/proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\napicid\t\t: 0\n\nprocessor\t: 1\napicid\t\t: 1\n");
-    host.write("/sys/kernel/kexec_crash_size", "268435456\n");
-    host.write_bytes(&format!("/boot/vmlinuz-{VER}"), &bzimage(&host));
-    host.write(&format!("/boot/initramfs-{VER}.img"), "default initramfs");
-    host.write(
-        &format!("/boot/initramfs-{VER}kdump.img"),
-        "kdump initramfs",
-    );
-    for f in [
-        "/etc/sysconfig/kdump",
-        "/etc/kdump.conf",
-        &format!("/boot/vmlinuz-{VER}"),
-    ] {
-        set_mtime(&host, f, 3600);
-    }
-    // Run by the recording system in place of the tree's mkdumprd; the
-    // paths it gets are the tree's, below $KEXECCTL_TEST_ROOT.
-    host.fake_program_in_root(
-        "/usr/sbin/mkdumprd",
-        "printf '%s\\n' \"$@\" > \"$KEXECCTL_TEST_ROOT/mkdumprd.args\"\nwhile [ $# -gt 2 ]; do shift; done\necho built > \"$KEXECCTL_TEST_ROOT$1\"",
-    );
-    host
-}
 
 fn dry_plan(host: &Host) -> Value {
     let out = host.run("kdump-setup", &["--dry-run", "--json", "start"]);
@@ -86,7 +24,7 @@ fn dry_plan(host: &Host) -> Value {
 
 #[test]
 fn test_rhel9_worked_example() {
-    let plan = dry_plan(&rhel9());
+    let plan = dry_plan(&Host::rhel9());
     assert_eq!(plan["action"], "load");
     assert_eq!(plan["kdump"]["family"], "redhat");
     assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
@@ -101,7 +39,7 @@ fn test_rhel9_worked_example() {
 
 #[test]
 fn test_start_loads_the_crash_kernel() {
-    let host = rhel9();
+    let host = Host::rhel9();
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "kdump: Starting kdump: [OK]\n");
@@ -120,7 +58,7 @@ fn test_start_loads_the_crash_kernel() {
 
 #[test]
 fn test_missing_initrd_is_rebuilt_with_mkdumprd() {
-    let host = rhel9();
+    let host = Host::rhel9();
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     let plan = dry_plan(&host);
     assert_eq!(plan["kdump"]["rebuild"]["needed"], true);
@@ -162,8 +100,8 @@ fn test_missing_initrd_is_rebuilt_with_mkdumprd() {
 
 #[test]
 fn test_stale_initrd_and_force_directives() {
-    let host = rhel9();
-    set_mtime(&host, &format!("/boot/initramfs-{VER}kdump.img"), 7200);
+    let host = Host::rhel9();
+    host.set_mtime(&format!("/boot/initramfs-{VER}kdump.img"), 7200);
     let plan = dry_plan(&host);
     assert_eq!(plan["kdump"]["rebuild"]["needed"], true);
     assert!(
@@ -173,7 +111,7 @@ fn test_stale_initrd_and_force_directives() {
             .contains(&format!("/boot/vmlinuz-{VER} is newer"))
     );
     host.write("/etc/kdump.conf", "force_no_rebuild 1\n");
-    set_mtime(&host, "/etc/kdump.conf", 9000);
+    host.set_mtime("/etc/kdump.conf", 9000);
     assert_eq!(dry_plan(&host)["kdump"]["rebuild"]["needed"], false);
     host.write("/etc/kdump.conf", "force_rebuild 1\n");
     let plan = dry_plan(&host);
@@ -194,7 +132,7 @@ fn test_stale_initrd_and_force_directives() {
 
 #[test]
 fn test_rebuild_without_mkdumprd_fails_clearly() {
-    let host = rhel9();
+    let host = Host::rhel9();
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     fs::remove_file(host.root().join("usr/sbin/mkdumprd")).unwrap();
     let out = host.run("kdump-setup", &["start"]);
@@ -214,7 +152,7 @@ fn test_rebuild_without_mkdumprd_fails_clearly() {
 
 #[test]
 fn test_no_crash_reservation() {
-    let host = rhel9();
+    let host = Host::rhel9();
     host.write("/sys/kernel/kexec_crash_size", "0\n");
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 6, "{}", out.stderr);
@@ -240,7 +178,7 @@ fn test_no_crash_reservation() {
 
 #[test]
 fn test_already_loaded_status_stop_showmem() {
-    let host = rhel9();
+    let host = Host::rhel9();
     let out = host.run("kdump-setup", &["status"]);
     assert_eq!(
         (out.code, out.stderr.as_str()),
@@ -281,7 +219,7 @@ fn test_already_loaded_status_stop_showmem() {
 
 #[test]
 fn test_restart_and_condrestart() {
-    let host = rhel9();
+    let host = Host::rhel9();
     host.write("/sys/kernel/kexec_crash_loaded", "1\n");
     // restart = stop + start: the recording system clears kexec_crash_loaded
     // on the unload, as the kernel would, so start loads again.
@@ -290,7 +228,7 @@ fn test_restart_and_condrestart() {
     let calls: Vec<Value> = host.calls().iter().map(|c| c["call"].clone()).collect();
     assert_eq!(calls, ["file_unload", "file_load"]);
     assert_eq!(host.read("/sys/kernel/kexec_crash_loaded"), "1\n");
-    let host = rhel9();
+    let host = Host::rhel9();
     let out = host.run("kdump-setup", &["condrestart"]);
     assert_eq!(out.code, 0);
     assert!(
@@ -302,7 +240,7 @@ fn test_restart_and_condrestart() {
 #[test]
 fn test_release_layouts() {
     // RHEL 6: single KDUMP_BOOTDIR, no REMOVE variable (default set applies).
-    let host = rhel9();
+    let host = Host::rhel9();
     host.write("/etc/sysconfig/kdump", &corpus("rhel6-x86_64.sysconfig"));
     let plan = dry_plan(&host);
     assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
@@ -318,7 +256,7 @@ fn test_release_layouts() {
         "rhel8-x86_64.sysconfig",
         "fedora-x86_64.sysconfig",
     ] {
-        let host = rhel9();
+        let host = Host::rhel9();
         host.write("/etc/sysconfig/kdump", &corpus(file));
         let plan = dry_plan(&host);
         assert_eq!(
@@ -338,7 +276,7 @@ fn test_release_layouts() {
 
 #[test]
 fn test_bls_machine_id_layout() {
-    let host = rhel9();
+    let host = Host::rhel9();
     fs::remove_file(host.root().join(format!("boot/vmlinuz-{VER}"))).unwrap();
     host.write(
         "/proc/cmdline",
@@ -348,7 +286,7 @@ fn test_bls_machine_id_layout() {
         ),
     );
     let dir = format!("/boot/{MACHINE_ID}/{VER}");
-    host.write_bytes(&format!("{dir}/vmlinuz"), &bzimage(&host));
+    host.write_bytes(&format!("{dir}/vmlinuz"), &bzimage());
     host.write(&format!("{dir}/initrd"), "default");
     let plan = dry_plan(&host);
     assert_eq!(plan["load"]["kernel"], format!("{dir}/vmlinuz"));
@@ -357,9 +295,9 @@ fn test_bls_machine_id_layout() {
 
 #[test]
 fn test_debug_kernel_prefers_its_sibling() {
-    let host = rhel9();
+    let host = Host::rhel9();
     host.write("/proc/sys/kernel/osrelease", &format!("{VER}+debug\n"));
-    host.write_bytes(&format!("/boot/vmlinuz-{VER}+debug"), &bzimage(&host));
+    host.write_bytes(&format!("/boot/vmlinuz-{VER}+debug"), &bzimage());
     assert_eq!(
         dry_plan(&host)["load"]["kernel"],
         format!("/boot/vmlinuz-{VER}")
@@ -379,7 +317,7 @@ fn test_read_only_boot_uses_var_lib_kdump() {
         nix::unistd::geteuid().is_root(),
         "this test needs root for a read-only bind mount"
     );
-    let host = rhel9();
+    let host = Host::rhel9();
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     let boot = host.root().join("boot");
     let inner = format!(
@@ -405,7 +343,7 @@ fn test_read_only_boot_uses_var_lib_kdump() {
 
 #[test]
 fn test_kexec_args_debug_and_delegation() {
-    let host = rhel9();
+    let host = Host::rhel9();
     host.edit(
         "/etc/sysconfig/kdump",
         "KEXEC_ARGS=\"-s\"",
@@ -414,7 +352,7 @@ fn test_kexec_args_debug_and_delegation() {
     assert_eq!(host.run("kdump-setup", &["start"]).code, 0);
     assert_eq!(host.calls()[0]["flags"], 2 | 8, "ON_CRASH | DEBUG");
     // An option kexecctl cannot honour hands the load to kexec-tools.
-    let host = rhel9();
+    let host = Host::rhel9();
     host.edit(
         "/etc/sysconfig/kdump",
         "KEXEC_ARGS=\"-s\"",
@@ -446,7 +384,7 @@ fn test_kexec_args_debug_and_delegation() {
 
 #[test]
 fn test_internal_variables_warn() {
-    let host = rhel9();
+    let host = Host::rhel9();
     let text = host.read("/etc/sysconfig/kdump")
         + "KDUMP_KERNEL=/boot/custom\nMKDUMPRD_ARGS=\"--add-drivers x\"\n";
     host.write("/etc/sysconfig/kdump", &text);
@@ -568,7 +506,7 @@ fn test_fastreboot_yes_under_systemd() {
 
 #[test]
 fn test_fastreboot_red_hat_names_remove_append_and_sysvinit() {
-    let host = rhel9();
+    let host = Host::rhel9();
     let out = host.run(
         "fastreboot",
         &[

@@ -8,8 +8,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::kexec_load::Host;
-use crate::util::{kexecctl, run};
+use crate::util::{Host, kexecctl, run};
 
 #[test]
 fn test_the_environment_does_not_reach_configuration() {

@@ -1,17 +1,16 @@
-//! kdump-setup and fastreboot through the built binary: Red Hat layouts
-//! (RHEL 6/7/8/9, Fedora, BLS machine-id directories, debug kernels,
-//! read-only /boot), the rebuild decision with a fake mkdumprd, the crash
-//! reservation, KEXEC_ARGS, Debian's kdump-tools, and fastreboot's dialogue
-//! through a pseudo-terminal.
+//! kdump-setup, Red Hat's kdump service and Debian's kdump-tools, through
+//! the built binary: Red Hat layouts (RHEL 6/7/8/9, Fedora, BLS machine-id
+//! directories, debug kernels, read-only /boot), the rebuild decision with
+//! a fake mkdumprd, the crash reservation, the actions and their messages,
+//! KEXEC_ARGS, and Debian's kdump-tools.
 
 use std::fs;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::Value;
 
 use crate::util::{
-    Host, MACHINE_ID, RHEL9_CMDLINE as CMDLINE, RHEL9_VER as VER, Run, bzimage, corpus, run,
+    Host, MACHINE_ID, RHEL9_CMDLINE as CMDLINE, RHEL9_VER as VER, bzimage, corpus, run,
 };
 
 const WORKED: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 ro resume=/dev/mapper/rhel-swap rhgb irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable novmcoredd cma=0 hugetlb_cma=0 disable_cpu_apicid=0";
@@ -469,147 +468,4 @@ fn test_no_kdump_configuration_at_all() {
         "{}",
         out.stderr
     );
-}
-
-// ---------------------------------------------------------------------------
-// fastreboot
-
-#[test]
-fn test_fastreboot_yes_under_systemd() {
-    let host = Host::debian12();
-    host.write("/run/systemd/system/.keep", "");
-    let out = host.run("fastreboot", &["-y"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let calls = host.calls();
-    assert_eq!(calls[0]["call"], "file_load");
-    assert!(
-        calls[0]["kernel"]
-            .as_str()
-            .unwrap()
-            .ends_with("/boot/vmlinuz-6.1.0-28-amd64")
-    );
-    assert!(
-        calls[0]["initrd"]
-            .as_str()
-            .unwrap()
-            .ends_with("/boot/initrd.img-6.1.0-28-amd64")
-    );
-    assert_eq!(
-        calls[0]["cmdline"],
-        "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=7c1b5a3e-2f4d-4a6b-9c8e-1d2f3a4b5c6d ro"
-    );
-    assert_eq!(
-        calls[1],
-        serde_json::json!({"call": "run", "program": "systemctl", "args": ["kexec"], "env": [], "chroot": null})
-    );
-}
-
-#[test]
-fn test_fastreboot_red_hat_names_remove_append_and_sysvinit() {
-    let host = Host::rhel9();
-    let out = host.run(
-        "fastreboot",
-        &[
-            "--dry-run",
-            "--json",
-            "--remove",
-            "rhgb",
-            "--remove",
-            "resume",
-            "--append",
-            "console=ttyS0",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
-    assert_eq!(
-        plan["load"]["initrds"][0],
-        format!("/boot/initramfs-{VER}.img")
-    );
-    let cmdline = plan["load"]["cmdline"].as_str().unwrap();
-    assert!(
-        cmdline.ends_with("rd.lvm.lv=rhel/swap quiet console=ttyS0"),
-        "{cmdline}"
-    );
-    assert!(
-        !cmdline.contains("rhgb") && !cmdline.contains("resume="),
-        "{cmdline}"
-    );
-    assert_eq!(plan["steps"][1]["step"], "create-marker");
-    assert_eq!(plan["steps"][2]["program"]["path"], "reboot");
-    // sysvinit: a one-shot marker lets the exec step kexec, then `reboot`.
-    let out = host.run("fastreboot", &["--yes"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(host.exists("/run/kexecctl/kexec-requested"));
-    let calls = host.calls();
-    assert_eq!(calls[2]["call"], "run");
-    assert_eq!(calls[2]["program"], "reboot");
-}
-
-#[test]
-fn test_fastreboot_default_entry() {
-    let host = Host::debian12();
-    let out = host.run("fastreboot", &["--dry-run", "--json", "--default"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["load"]["kernel"], "/boot/vmlinuz-6.1.0-27-amd64");
-    assert_eq!(plan["load"]["entry"]["source"], "grub");
-}
-
-#[test]
-fn test_fastreboot_refuses_without_terminal() {
-    let host = Host::debian12();
-    let out = run(host.cmd("fastreboot", &[]).stdin(Stdio::null()));
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("use --yes"), "{}", out.stderr);
-    assert!(host.calls().is_empty());
-}
-
-/// Runs fastreboot under a pseudo-terminal (script(1)) answering `answer`.
-fn dialogue(host: &Host, answer: &str) -> Run {
-    let cmd = host.cmd("fastreboot", &[]);
-    let mut line = vec![cmd.get_program().to_string_lossy().into_owned()];
-    line.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
-    let mut script = Command::new("script");
-    script
-        .args(["-q", "-e", "-c", &shell_words::join(&line), "/dev/null"])
-        .env_clear()
-        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = script.spawn().expect("script(1) from bsdutils");
-    use std::io::Write;
-    std::thread::sleep(Duration::from_millis(300));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(answer.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap().into()
-}
-
-#[test]
-fn test_fastreboot_dialogue_through_a_pty() {
-    let host = Host::debian12();
-    let out = dialogue(&host, "n\n");
-    assert!(
-        out.stdout
-            .contains("Do you want to perform a fast reboot (without hardware reboot) ? (y/n)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("Fast reboot cancelled"),
-        "{}",
-        out.stdout
-    );
-    assert!(host.calls().is_empty());
-    let out = dialogue(&host, "y\n");
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    let calls = host.calls();
-    assert_eq!(calls[0]["call"], "file_load", "{calls:?}");
-    assert_eq!(calls.last().unwrap()["call"], "run");
 }

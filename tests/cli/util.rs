@@ -281,6 +281,24 @@ impl Host {
         self
     }
 
+    /// Tripwires: a `systemctl` in PATH and the tree's `/sbin/runlevel`
+    /// that create the returned file if they ever run.
+    pub fn tripwires(&self) -> PathBuf {
+        let ran = self.dir.path().join("ran");
+        let touch = format!("touch {}", ran.display());
+        self.fake_program("systemctl", &touch);
+        self.fake_program_in_root("/sbin/runlevel", &touch);
+        ran
+    }
+
+    /// A sysvinit utmp whose RUN_LVL record says runlevel 6.
+    pub fn sysvinit_runlevel_6(&self) -> &Self {
+        let mut utmp = vec![0u8; 384];
+        utmp[0] = 1;
+        utmp[4] = b'6';
+        self.write_bytes("/var/run/utmp", &utmp)
+    }
+
     /// Where the recording fake logs its calls (outside the tree).
     pub fn syscall_log(&self) -> PathBuf {
         self.dir.path().join("syscalls.jsonl")

@@ -100,7 +100,7 @@ fn test_missing_initrd_is_rebuilt_with_mkdumprd() {
 #[test]
 fn test_stale_initrd_and_force_directives() {
     let host = Host::rhel9();
-    host.set_mtime(&format!("/boot/initramfs-{VER}kdump.img"), 7200);
+    host.age(&format!("/boot/initramfs-{VER}kdump.img"), 7200);
     let plan = dry_plan(&host);
     assert_eq!(plan["kdump"]["rebuild"]["needed"], true);
     assert!(
@@ -110,7 +110,7 @@ fn test_stale_initrd_and_force_directives() {
             .contains(&format!("/boot/vmlinuz-{VER} is newer"))
     );
     host.write("/etc/kdump.conf", "force_no_rebuild 1\n");
-    host.set_mtime("/etc/kdump.conf", 9000);
+    host.age("/etc/kdump.conf", 9000);
     assert_eq!(dry_plan(&host)["kdump"]["rebuild"]["needed"], false);
     host.write("/etc/kdump.conf", "force_rebuild 1\n");
     let plan = dry_plan(&host);

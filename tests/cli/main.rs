@@ -10,6 +10,8 @@ mod coldreboot;
 mod debian_oracle;
 // argv[0] dispatch: links, full paths, `kexecctl <personality>`, --list.
 mod dispatch;
+// The fixture trees of tests/fixtures and their expected outputs, as files.
+mod fixtures;
 // fastreboot: running/default kernel, systemd and sysvinit, the dialogue.
 mod fastreboot;
 // Every command's --json output follows docs/json-schema.json.

@@ -170,6 +170,16 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// The modification time of every file of a fixture copy (2023-11-14), so
+/// that outputs depending on mtimes (kdump's rebuild decision) are the same
+/// on every run; a fixture's `mtimes` file sets exceptions.
+pub const FIXTURE_TIME: i64 = 1_700_000_000;
+
+/// The fixture trees: `tests/fixtures/<name>/root`.
+pub fn fixtures_dir() -> PathBuf {
+    manifest_dir().join("tests/fixtures")
+}
+
 /// A copy of a fixture tree (`root/` in a temp dir), to be changed by one
 /// test and run with the recording fake in place of the system calls.
 pub struct Host {
@@ -180,22 +190,41 @@ pub struct Host {
 }
 
 impl Host {
-    /// A copy of `examples/debian-12`.
-    pub fn debian12() -> Self {
-        Self::copy_of(&manifest_dir().join("examples/debian-12"))
-    }
-
-    /// A copy of the tree at `tree`.
-    fn copy_of(tree: &Path) -> Self {
+    /// A copy of `tests/fixtures/<name>/root`, every file dated
+    /// [`FIXTURE_TIME`] except as the fixture's `mtimes` file says (lines
+    /// `PATH SECONDS`, seconds relative to [`FIXTURE_TIME`]).
+    pub fn fixture(name: &str) -> Self {
+        let fixture = fixtures_dir().join(name);
         let dir = tempfile::tempdir().unwrap();
-        copy_tree(tree, &dir.path().join("root"));
+        copy_tree(&fixture.join("root"), &dir.path().join("root"));
         let bin = dir.path().join("bin");
         fs::create_dir_all(&bin).unwrap();
-        Host {
+        let host = Host {
             dir,
             links: Links::new(),
             bin,
+        };
+        set_mtimes(&host.root(), FIXTURE_TIME);
+        if let Ok(text) = fs::read_to_string(fixture.join("mtimes")) {
+            for line in text.lines().map(str::trim) {
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (path, secs) = line
+                    .rsplit_once(' ')
+                    .unwrap_or_else(|| panic!("{name}/mtimes: `PATH SECONDS` expected: {line:?}"));
+                let secs: i64 = secs
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{name}/mtimes: {line:?}: {e}"));
+                host.set_mtime(path.trim(), FIXTURE_TIME + secs);
+            }
         }
+        host
+    }
+
+    /// A copy of the `debian-12` fixture (`examples/debian-12`).
+    pub fn debian12() -> Self {
+        Self::fixture("debian-12")
     }
 
     /// The tree's root directory (what `--root` gets).
@@ -208,21 +237,39 @@ impl Host {
         self.root().join(path.trim_start_matches('/'))
     }
 
-    /// Replaces (or creates) a file of the tree, parents included.
+    /// Replaces (or creates) a file of the tree, parents included, dated
+    /// [`FIXTURE_TIME`]: an edit alone never makes a kdump initrd stale
+    /// (that is [`Host::age`]'s job).
     pub fn write(&self, path: &str, text: &str) -> &Self {
-        let p = self.path(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        let _ = fs::remove_file(&p);
-        fs::write(p, text).unwrap();
-        self
+        let _ = fs::remove_file(self.path(path));
+        self.write_bytes(path, text.as_bytes())
     }
 
-    /// Writes bytes to a file of the tree, parents included.
+    /// Writes bytes to a file of the tree, parents included, dated
+    /// [`FIXTURE_TIME`].
     pub fn write_bytes(&self, path: &str, bytes: &[u8]) -> &Self {
         let p = self.path(path);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, bytes).unwrap();
+        self.set_mtime(path, FIXTURE_TIME);
         self
+    }
+
+    /// Dates a file of the tree `secs` seconds before [`FIXTURE_TIME`].
+    pub fn age(&self, path: &str, secs: i64) -> &Self {
+        self.set_mtime(path, FIXTURE_TIME - secs);
+        self
+    }
+
+    /// Sets the modification time of a file of the tree (seconds since
+    /// the epoch).
+    pub fn set_mtime(&self, path: &str, secs: i64) {
+        let p = self.path(path);
+        let f = fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        f.set_modified(epoch(secs)).unwrap();
     }
 
     /// A file of the tree, as text.
@@ -354,6 +401,25 @@ impl Host {
     }
 }
 
+/// `secs` seconds since the epoch.
+fn epoch(secs: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.try_into().unwrap())
+}
+
+/// Dates every regular file below `dir` (symlinks are not followed).
+fn set_mtimes(dir: &Path, secs: i64) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            set_mtimes(&entry.path(), secs);
+        } else if kind.is_file() {
+            let f = fs::File::options().write(true).open(entry.path()).unwrap();
+            f.set_modified(epoch(secs)).unwrap();
+        }
+    }
+}
+
 /// The kernel a plan loads; panics when it loads none.
 pub fn kernel_of(plan: &Value) -> &str {
     plan["load"]["kernel"]
@@ -383,16 +449,6 @@ pub fn bzimage() -> Vec<u8> {
 }
 
 impl Host {
-    /// Sets the modification time of a file of the tree to `age_secs` ago.
-    pub fn set_mtime(&self, path: &str, age_secs: u64) {
-        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
-        let f = fs::File::options()
-            .write(true)
-            .open(self.path(path))
-            .unwrap();
-        f.set_modified(t).unwrap();
-    }
-
     /// A RHEL 9.3 x86_64 host: shipped sysconfig, kernel and initrds in
     /// /boot, a fake mkdumprd that records its arguments and writes the
     /// image.
@@ -421,7 +477,7 @@ impl Host {
             "/etc/kdump.conf",
             &format!("/boot/vmlinuz-{VER}"),
         ] {
-            host.set_mtime(f, 3600);
+            host.age(f, 3600);
         }
         // Run by the recording system in place of the tree's mkdumprd; the
         // paths it gets are the tree's, below $KEXECCTL_TEST_ROOT.

@@ -43,7 +43,9 @@ fn test_fastreboot_yes_under_systemd() {
 
 #[test]
 fn test_fastreboot_red_hat_names_remove_append_and_sysvinit() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
+    // A sysvinit machine: no /run/systemd.
+    std::fs::remove_dir_all(host.path("/run/systemd")).unwrap();
     let out = host.run(
         "fastreboot",
         &[

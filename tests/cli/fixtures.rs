@@ -27,7 +27,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use crate::util::{FIXTURE_TIME, Host, fixtures_dir, personalities, run};
+use crate::util::{
+    FIXTURE_TIME, Host, MACHINE_ID, RHEL9_CMDLINE, RHEL9_VER, UUID, fixtures_dir, personalities,
+    run,
+};
 
 /// The trees the issue asks for; each must exist with its commands.
 const REQUIRED: &[&str] = &[
@@ -266,4 +269,21 @@ fn test_file_names_and_mtimes() {
         mtime("/boot/initramfs-3.10.0-1160.el7.x86_64kdump.img"),
         FIXTURE_TIME - 86400
     );
+}
+
+#[test]
+fn test_the_constants_tests_use_describe_the_fixtures() {
+    let debian = Host::debian12();
+    assert!(
+        debian
+            .read("/proc/cmdline")
+            .contains(&format!("root=UUID={UUID} "))
+    );
+    let rhel = Host::fixture("rhel-9");
+    assert_eq!(rhel.read("/proc/cmdline"), format!("{RHEL9_CMDLINE}\n"));
+    assert_eq!(
+        rhel.read("/proc/sys/kernel/osrelease"),
+        format!("{RHEL9_VER}\n")
+    );
+    assert_eq!(rhel.read("/etc/machine-id"), format!("{MACHINE_ID}\n"));
 }

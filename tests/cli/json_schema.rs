@@ -251,7 +251,7 @@ fn test_every_command_follows_the_schema() {
 
 #[test]
 fn test_kdump_commands_follow_the_schema() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     for action in [
         "start", "status", "showmem", "rebuild", "restart", "stop", "reload",
     ] {

@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::util::{
-    Host, MACHINE_ID, RHEL9_CMDLINE as CMDLINE, RHEL9_VER as VER, bzimage, corpus, run,
+    Host, MACHINE_ID, RHEL9_CMDLINE as CMDLINE, RHEL9_VER as VER, UUID, bzimage, corpus, run,
 };
 
 const WORKED: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 ro resume=/dev/mapper/rhel-swap rhgb irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable novmcoredd cma=0 hugetlb_cma=0 disable_cpu_apicid=0";
@@ -23,7 +23,7 @@ fn dry_plan(host: &Host) -> Value {
 
 #[test]
 fn test_rhel9_worked_example() {
-    let plan = dry_plan(&Host::rhel9());
+    let plan = dry_plan(&Host::fixture("rhel-9"));
     assert_eq!(plan["action"], "load");
     assert_eq!(plan["kdump"]["family"], "redhat");
     assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
@@ -38,7 +38,7 @@ fn test_rhel9_worked_example() {
 
 #[test]
 fn test_start_loads_the_crash_kernel() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "kdump: Starting kdump: [OK]\n");
@@ -57,7 +57,7 @@ fn test_start_loads_the_crash_kernel() {
 
 #[test]
 fn test_missing_initrd_is_rebuilt_with_mkdumprd() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     let plan = dry_plan(&host);
     assert_eq!(plan["kdump"]["rebuild"]["needed"], true);
@@ -99,7 +99,7 @@ fn test_missing_initrd_is_rebuilt_with_mkdumprd() {
 
 #[test]
 fn test_stale_initrd_and_force_directives() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     host.age(&format!("/boot/initramfs-{VER}kdump.img"), 7200);
     let plan = dry_plan(&host);
     assert_eq!(plan["kdump"]["rebuild"]["needed"], true);
@@ -131,7 +131,7 @@ fn test_stale_initrd_and_force_directives() {
 
 #[test]
 fn test_rebuild_without_mkdumprd_fails_clearly() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     fs::remove_file(host.root().join("usr/sbin/mkdumprd")).unwrap();
     let out = host.run("kdump-setup", &["start"]);
@@ -151,7 +151,7 @@ fn test_rebuild_without_mkdumprd_fails_clearly() {
 
 #[test]
 fn test_no_crash_reservation() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     host.write("/sys/kernel/kexec_crash_size", "0\n");
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 6, "{}", out.stderr);
@@ -177,7 +177,7 @@ fn test_no_crash_reservation() {
 
 #[test]
 fn test_already_loaded_status_stop_showmem() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     let out = host.run("kdump-setup", &["status"]);
     assert_eq!(
         (out.code, out.stderr.as_str()),
@@ -218,7 +218,7 @@ fn test_already_loaded_status_stop_showmem() {
 
 #[test]
 fn test_restart_and_condrestart() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     host.write("/sys/kernel/kexec_crash_loaded", "1\n");
     // restart = stop + start: the recording system clears kexec_crash_loaded
     // on the unload, as the kernel would, so start loads again.
@@ -227,7 +227,7 @@ fn test_restart_and_condrestart() {
     let calls: Vec<Value> = host.calls().iter().map(|c| c["call"].clone()).collect();
     assert_eq!(calls, ["file_unload", "file_load"]);
     assert_eq!(host.read("/sys/kernel/kexec_crash_loaded"), "1\n");
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     let out = host.run("kdump-setup", &["condrestart"]);
     assert_eq!(out.code, 0);
     assert!(
@@ -239,7 +239,7 @@ fn test_restart_and_condrestart() {
 #[test]
 fn test_release_layouts() {
     // RHEL 6: single KDUMP_BOOTDIR, no REMOVE variable (default set applies).
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     host.write("/etc/sysconfig/kdump", &corpus("rhel6-x86_64.sysconfig"));
     let plan = dry_plan(&host);
     assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
@@ -255,7 +255,7 @@ fn test_release_layouts() {
         "rhel8-x86_64.sysconfig",
         "fedora-x86_64.sysconfig",
     ] {
-        let host = Host::rhel9();
+        let host = Host::fixture("rhel-9");
         host.write("/etc/sysconfig/kdump", &corpus(file));
         let plan = dry_plan(&host);
         assert_eq!(
@@ -275,7 +275,7 @@ fn test_release_layouts() {
 
 #[test]
 fn test_bls_machine_id_layout() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     fs::remove_file(host.root().join(format!("boot/vmlinuz-{VER}"))).unwrap();
     host.write(
         "/proc/cmdline",
@@ -294,7 +294,7 @@ fn test_bls_machine_id_layout() {
 
 #[test]
 fn test_debug_kernel_prefers_its_sibling() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     host.write("/proc/sys/kernel/osrelease", &format!("{VER}+debug\n"));
     host.write_bytes(&format!("/boot/vmlinuz-{VER}+debug"), &bzimage());
     assert_eq!(
@@ -316,7 +316,7 @@ fn test_read_only_boot_uses_var_lib_kdump() {
         nix::unistd::geteuid().is_root(),
         "this test needs root for a read-only bind mount"
     );
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     let boot = host.root().join("boot");
     let inner = format!(
@@ -342,7 +342,7 @@ fn test_read_only_boot_uses_var_lib_kdump() {
 
 #[test]
 fn test_kexec_args_debug_and_delegation() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     host.edit(
         "/etc/sysconfig/kdump",
         "KEXEC_ARGS=\"-s\"",
@@ -351,7 +351,7 @@ fn test_kexec_args_debug_and_delegation() {
     assert_eq!(host.run("kdump-setup", &["start"]).code, 0);
     assert_eq!(host.calls()[0]["flags"], 2 | 8, "ON_CRASH | DEBUG");
     // An option kexecctl cannot honour hands the load to kexec-tools.
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     host.edit(
         "/etc/sysconfig/kdump",
         "KEXEC_ARGS=\"-s\"",
@@ -383,7 +383,7 @@ fn test_kexec_args_debug_and_delegation() {
 
 #[test]
 fn test_internal_variables_warn() {
-    let host = Host::rhel9();
+    let host = Host::fixture("rhel-9");
     let text = host.read("/etc/sysconfig/kdump")
         + "KDUMP_KERNEL=/boot/custom\nMKDUMPRD_ARGS=\"--add-drivers x\"\n";
     host.write("/etc/sysconfig/kdump", &text);
@@ -406,24 +406,9 @@ fn test_internal_variables_warn() {
 // ---------------------------------------------------------------------------
 // Debian kdump-tools
 
-fn debian_kdump() -> Host {
-    let host = Host::debian12();
-    host.write(
-        "/etc/default/kdump-tools",
-        "USE_KDUMP=1\nKDUMP_KERNEL=/var/lib/kdump/vmlinuz\nKDUMP_INITRD=/var/lib/kdump/initrd.img\nKDUMP_COREDIR=\"/var/crash\"\n",
-    );
-    host.write("/var/lib/kdump/initrd.img-6.1.0-28-amd64", "kdump initrd");
-    host.write(
-        "/proc/cmdline",
-        "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=x ro quiet crashkernel=384M-:128M\n",
-    );
-    host.write("/sys/kernel/kexec_crash_size", "134217728\n");
-    host
-}
-
 #[test]
 fn test_debian_kdump_tools() {
-    let host = debian_kdump();
+    let host = Host::fixture("debian-kdump-tools");
     let plan = dry_plan(&host);
     assert_eq!(plan["kdump"]["family"], "debian");
     assert_eq!(plan["load"]["kernel"], "/boot/vmlinuz-6.1.0-28-amd64");
@@ -433,7 +418,9 @@ fn test_debian_kdump_tools() {
     );
     assert_eq!(
         plan["load"]["cmdline"],
-        "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=x ro quiet reset_devices systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll usbcore.nousb"
+        format!(
+            "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID={UUID} ro quiet reset_devices systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll usbcore.nousb"
+        )
     );
     assert_eq!(plan["kdump"]["rebuild"], Value::Null);
     host.write("/proc/sys/kernel/panic_on_oops", "0\n");
@@ -445,7 +432,7 @@ fn test_debian_kdump_tools() {
     host.edit("/etc/default/kdump-tools", "USE_KDUMP=1", "USE_KDUMP=0");
     assert_eq!(dry_plan(&host)["action"], "skip");
     // An initrd that was never built is named with the fix.
-    let host = debian_kdump();
+    let host = Host::fixture("debian-kdump-tools");
     fs::remove_file(host.root().join("var/lib/kdump/initrd.img-6.1.0-28-amd64")).unwrap();
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 5);

@@ -428,13 +428,13 @@ pub fn kernel_of(plan: &Value) -> &str {
 }
 
 // ---------------------------------------------------------------------------
-// Red Hat trees
+// What the fixtures hold
 
-/// The running kernel of the RHEL 9 tree.
+/// The running kernel of the `rhel-9` fixture.
 pub const RHEL9_VER: &str = "5.14.0-362.8.1.el9_3.x86_64";
-/// /proc/cmdline of the RHEL 9 tree.
+/// /proc/cmdline of the `rhel-9` fixture.
 pub const RHEL9_CMDLINE: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 root=/dev/mapper/rhel-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rd.lvm.lv=rhel/swap rhgb quiet";
-/// /etc/machine-id of the Red Hat trees.
+/// /etc/machine-id of the `rhel-9` fixture.
 pub const MACHINE_ID: &str = "0f3c1b2a4d5e6f708192a3b4c5d6e7f8";
 
 /// A file of tests/corpus/redhat.
@@ -446,45 +446,4 @@ pub fn corpus(name: &str) -> String {
 /// header, nothing else).
 pub fn bzimage() -> Vec<u8> {
     fs::read(manifest_dir().join("examples/debian-12/boot/vmlinuz-6.1.0-28-amd64")).unwrap()
-}
-
-impl Host {
-    /// A RHEL 9.3 x86_64 host: shipped sysconfig, kernel and initrds in
-    /// /boot, a fake mkdumprd that records its arguments and writes the
-    /// image.
-    pub fn rhel9() -> Self {
-        const VER: &str = RHEL9_VER;
-        let host = Host::debian12();
-        fs::remove_dir_all(host.root().join("etc/default")).unwrap();
-        host.write("/etc/sysconfig/kdump", &corpus("rhel9-x86_64.sysconfig"));
-        host.write(
-            "/etc/kdump.conf",
-            "path /var/crash\ncore_collector makedumpfile -l --message-level 7 -d 31\n",
-        );
-        host.write("/etc/machine-id", &format!("{MACHINE_ID}\n"));
-        host.write("/proc/cmdline", &format!("{RHEL9_CMDLINE}\n"));
-        host.write("/proc/sys/kernel/osrelease", &format!("{VER}\n"));
-        host.write("/proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\napicid\t\t: 0\n\nprocessor\t: 1\napicid\t\t: 1\n");
-        host.write("/sys/kernel/kexec_crash_size", "268435456\n");
-        host.write_bytes(&format!("/boot/vmlinuz-{VER}"), &bzimage());
-        host.write(&format!("/boot/initramfs-{VER}.img"), "default initramfs");
-        host.write(
-            &format!("/boot/initramfs-{VER}kdump.img"),
-            "kdump initramfs",
-        );
-        for f in [
-            "/etc/sysconfig/kdump",
-            "/etc/kdump.conf",
-            &format!("/boot/vmlinuz-{VER}"),
-        ] {
-            host.age(f, 3600);
-        }
-        // Run by the recording system in place of the tree's mkdumprd; the
-        // paths it gets are the tree's, below $KEXECCTL_TEST_ROOT.
-        host.fake_program_in_root(
-            "/usr/sbin/mkdumprd",
-            "printf '%s\\n' \"$@\" > \"$KEXECCTL_TEST_ROOT/mkdumprd.args\"\nwhile [ $# -gt 2 ]; do shift; done\necho built > \"$KEXECCTL_TEST_ROOT$1\"",
-        );
-        host
-    }
 }

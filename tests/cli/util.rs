@@ -29,9 +29,13 @@ pub struct Links {
 }
 
 impl Links {
+    /// A link per personality, and `kexecctl`, in a new temp dir.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        for name in personalities().into_iter().chain(["kexecctl"]) {
+        for name in personalities()
+            .into_iter()
+            .chain([Personality::Kexecctl.name()])
+        {
             symlink(binary(), dir.path().join(name)).unwrap();
         }
         Links { dir }
@@ -110,10 +114,12 @@ pub fn require_program(name: &str, package: &str) -> PathBuf {
 pub struct Rng(u64);
 
 impl Rng {
+    /// The generator for `seed`.
     pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -132,10 +138,12 @@ impl Rng {
         self.below(100) < percent
     }
 
+    /// One of `items`, uniformly.
     pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())]
     }
 
+    /// One of the characters of `chars`, uniformly.
     pub fn pick_char(&mut self, chars: &str) -> char {
         let chars: Vec<char> = chars.chars().collect();
         self.pick(&chars)

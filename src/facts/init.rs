@@ -151,13 +151,15 @@ pub fn reboot_intent(init: &InitSystem, live: bool, system: &dyn System) -> Rebo
 }
 
 /// Whether systemd would run `name` on this system: the unit is enabled
-/// (linked into a `.wants` directory) under /etc.
+/// (linked into a `.wants` directory) under /etc. The link is followed
+/// inside the root: `systemctl enable` writes absolute links.
 pub fn systemd_unit_enabled(root: &Root, name: &str) -> bool {
-    let dir = root.host("/etc/systemd/system");
-    fs::read_dir(dir)
+    const DIR: &str = "/etc/systemd/system";
+    fs::read_dir(root.host(DIR))
         .map(|entries| {
             entries.filter_map(|e| e.ok()).any(|e| {
-                e.file_name().to_string_lossy().ends_with(".wants") && e.path().join(name).exists()
+                let wants = e.file_name().to_string_lossy().into_owned();
+                wants.ends_with(".wants") && root.host(format!("{DIR}/{wants}/{name}")).exists()
             })
         })
         .unwrap_or(false)
@@ -231,6 +233,24 @@ mod tests {
             RebootIntent::Unknown(_)
         ));
         assert_eq!(sys.calls.borrow().len(), 1);
+    }
+
+    #[test]
+    fn test_enabled_unit_links_resolve_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let wants = tmp
+            .path()
+            .join("etc/systemd/system/multi-user.target.wants");
+        fs::create_dir_all(&wants).unwrap();
+        let unit = "kexec-load.service";
+        std::os::unix::fs::symlink(format!("/usr/lib/systemd/system/{unit}"), wants.join(unit))
+            .unwrap();
+        let root = Root::new(tmp.path());
+        assert!(!systemd_unit_enabled(&root, unit), "a dangling link");
+        let lib = tmp.path().join("usr/lib/systemd/system");
+        fs::create_dir_all(&lib).unwrap();
+        fs::write(lib.join(unit), "").unwrap();
+        assert!(systemd_unit_enabled(&root, unit));
     }
 
     #[test]

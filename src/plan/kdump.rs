@@ -499,6 +499,12 @@ pub fn rebuild(
     plan.steps.retain(|s| matches!(s, Step::BuildInitrd { .. }));
     plan.action = Action::Rebuild;
     plan.reason = Some("kdump-setup rebuild".into());
+    if let Some(details) = &mut plan.kdump {
+        details.rebuild = Some(Rebuild {
+            needed: true,
+            reason: "asked for (kdump-setup rebuild)".into(),
+        });
+    }
     Ok(plan)
 }
 

@@ -21,8 +21,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::kexec_load::{Host, UUID, copy_tree};
-use crate::util::{require_program, run};
+use crate::util::{Host, UUID, copy_tree, require_program, run};
 
 /// The md5 of bookworm's script (kexec-tools 1:2.0.25-3+deb12u3); a
 /// different script is still run, with a warning.
@@ -314,16 +313,8 @@ fn test_agrees_on_grub_defaults_debian_gets_right() {
         agree(&format!("default={default}"), &host);
     }
     // A separate /boot, which Debian detects with mountpoint(1).
-    let host = Host::debian12();
-    let cfg = host
-        .read("/boot/grub/grub.cfg")
-        .replace("\t/boot/vmlinuz", "\t/vmlinuz")
-        .replace("\t/boot/initrd", "\t/initrd");
-    host.write("/boot/grub/grub.cfg", &cfg);
+    let host = Host::fixture("separate-boot");
     host.grub_default("0");
-    let info = host.read("/proc/self/mountinfo")
-        + "30 21 254:2 / /boot rw,relatime shared:2 - ext4 /dev/vda2 rw\n";
-    host.write("/proc/self/mountinfo", &info);
     agree("separate /boot", &host);
 }
 

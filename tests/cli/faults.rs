@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::kexec_load::Host;
+use crate::util::Host;
 use crate::util::run;
 
 fn calls(host: &Host) -> Vec<String> {

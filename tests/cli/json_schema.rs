@@ -9,8 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::kexec_load::Host;
-use crate::util::{Run, run};
+use crate::util::{Host, Run, run};
 
 fn schema() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-schema.json");
@@ -252,7 +251,7 @@ fn test_every_command_follows_the_schema() {
 
 #[test]
 fn test_kdump_commands_follow_the_schema() {
-    let host = crate::kdump_setup::rhel9();
+    let host = Host::fixture("rhel-9");
     for action in [
         "start", "status", "showmem", "rebuild", "restart", "stop", "reload",
     ] {

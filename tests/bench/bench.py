@@ -98,9 +98,11 @@ class Cmd:
             self.argv[0] = found
 
     def run_timed(self):
-        """(milliseconds, peak RSS in KiB, wait status), as the small static
-        `measure` program sees its child: spawn to reap, and wait4's
-        ru_maxrss (see tests/bench/measure.rs for why not from here)."""
+        """(wall milliseconds, peak RSS in KiB, wait status, CPU
+        milliseconds), as the small static `measure` program sees its
+        child: spawn to reap, and wait4's ru_maxrss and user + system time
+        of the child and the children it waited for (see
+        tests/bench/measure.rs for why not from here)."""
         if self.before:
             self.before()
         actions = [
@@ -108,13 +110,14 @@ class Cmd:
             (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
             (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0),
         ]
+        Path(MEASURE_OUT).unlink(missing_ok=True)
         pid = os.posix_spawn(MEASURE, [MEASURE, MEASURE_OUT, *self.argv], self.env,
                              file_actions=actions)
         _, status = os.waitpid(pid, 0)
         if status != 0:
             die(f"measure failed on {' '.join(self.argv)}")
-        ns, rss, _minflt, _utime, _stime, child_status = Path(MEASURE_OUT).read_text().split()
-        return int(ns) / 1e6, int(rss), int(child_status)
+        ns, rss, _minflt, utime, stime, child_status = Path(MEASURE_OUT).read_text().split()
+        return int(ns) / 1e6, int(rss), int(child_status), (int(utime) + int(stime)) / 1e3
 
     def run_checked(self):
         """Runs once with output captured and checks the result."""
@@ -135,12 +138,16 @@ class Samples:
         self.label = label
         self.ms = []
         self.rss = []
+        self.cpu = []
 
     def median(self):
         return statistics.median(self.ms)
 
-    def spread(self):
-        s = sorted(self.ms)
+    def cpu_median(self):
+        return statistics.median(self.cpu)
+
+    def spread(self, values=None):
+        s = sorted(self.ms if values is None else values)
         if len(s) >= 4:
             q = statistics.quantiles(s, n=4)
             return f"{s[0]:.2f}–{s[-1]:.2f} (IQR {q[0]:.2f}–{q[2]:.2f})"
@@ -162,8 +169,9 @@ def alternate(cmds, reps, warmup):
     for i in range(reps):
         order = cmds if i % 2 == 0 else list(reversed(cmds))
         for c in order:
-            ms, rss, _ = c.run_timed()
+            ms, rss, _, cpu = c.run_timed()
             out[c.label].ms.append(ms)
+            out[c.label].cpu.append(cpu)
             out[c.label].rss.append(rss)
     return out
 
@@ -476,27 +484,28 @@ def shutdown_rows(args, root, work, case):
 
 
 def comparison_table(report, cmds, s, debian_label):
-    """Rows of a comparison: median, spread, above the floor of the same
-    launch (chroot or host), the ratio to Debian above the floor, RSS."""
-    fc = s[FLOOR_CHROOT].median()
-    fh = s[FLOOR_HOST].median()
-    deb = s[debian_label].median() - fc
-    deb_min = min(s[debian_label].ms) - min(s[FLOOR_CHROOT].ms)
+    """Rows of a comparison: wall time (median, spread) and CPU time
+    (user + system, median), each above the floor of the same launch
+    (chroot or host), the ratio of Debian's to each above the floor, and
+    peak RSS."""
+    floors = {True: s[FLOOR_CHROOT], False: s[FLOOR_HOST]}
+    deb = s[debian_label]
+    deb_wall = deb.median() - floors[True].median()
+    deb_cpu = deb.cpu_median() - floors[True].cpu_median()
     rows = []
     for c in cmds:
         smp = s[c.label]
-        chrooted = c.argv[0].endswith("chroot")
-        floor = fc if chrooted else fh
+        floor = floors[c.argv[0].endswith("chroot")]
         is_floor = c.label.startswith("floor")
-        above = smp.median() - floor
-        above_min = min(smp.ms) - min(s[FLOOR_CHROOT if chrooted else FLOOR_HOST].ms)
-        rows.append([c.label, f"{smp.median():.2f}", smp.spread(),
-                     "" if is_floor else f"{above:.2f}",
-                     "" if is_floor or c.label == debian_label else ratio(deb, above),
-                     "" if is_floor or c.label == debian_label else ratio(deb_min, above_min),
+        wall = smp.median() - floor.median()
+        cpu = smp.cpu_median() - floor.cpu_median()
+        theirs = is_floor or c.label == debian_label
+        rows.append([c.label, f"{smp.median():.2f}", smp.spread(), f"{smp.cpu_median():.2f}",
+                     "" if is_floor else f"{wall:.2f} / {cpu:.2f}",
+                     "" if theirs else f"{ratio(deb_wall, wall)} / {ratio(deb_cpu, cpu)}",
                      f"{smp.rss_mib():.1f}"])
-    report.table(["command", "median ms", "min–max (IQR) ms", "above floor ms",
-                  "Debian ÷ this (medians above floor)", "(minima above floor)",
+    report.table(["command", "wall median ms", "wall min–max (IQR) ms", "CPU median ms",
+                  "above floor ms: wall / CPU", "Debian ÷ this above floor: wall / CPU",
                   "peak RSS MiB"], rows)
 
 
@@ -836,8 +845,7 @@ def section_scale(args, work, report):
     results = {}
     for kind, sizes in (("snippets", args.snippet_sizes), ("grub", args.grub_sizes)):
         rows = []
-        med_above, rss = [], []
-        per_item = []
+        cpu_above, rss, instructions = [], [], []
         for n in sizes:
             t = Path(work) / f"scale-{kind}-{n}"
             base_tree(t, args.repo)
@@ -854,18 +862,22 @@ def section_scale(args, work, report):
             reps = max(1, args.reps // (1 if n <= 1000 else 3))
             say(f"scale/{kind}/{n}: {reps} rounds")
             s = alternate([floor, cmd], reps, min(args.warmup, 1))
-            f0 = s[floor.label].median()
-            m = s[cmd.label].median()
-            med_above.append(m - f0)
-            rss.append(s[cmd.label].rss_mib())
-            per_item.append((m - f0) / n * 1000)
-            rows.append([n, f"{m:.2f}", s[cmd.label].spread(), f"{m - f0:.2f}",
-                         f"{(m - f0) / n * 1000:.1f}", f"{rss[-1]:.2f}"])
-        g = growth(sizes, med_above)
-        gr = growth(sizes, [r - rss[0] + 1 for r in rss]) if len(rss) > 1 else [""]
-        for i, row in enumerate(rows):
-            row.insert(5, g[i])
-        results[kind] = (sizes, med_above, rss)
+            smp = s[cmd.label]
+            cpu = smp.cpu_median() - s[floor.label].cpu_median()
+            cpu_above.append(cpu)
+            rss.append(smp.rss_mib())
+            ir = callgrind(cmd, work)[0] if args.profile else None
+            instructions.append(ir)
+            rows.append([n, f"{smp.median():.2f}", smp.spread(), f"{cpu:.2f}",
+                         f"{cpu / n * 1000:.1f}", "",
+                         "" if ir is None else f"{ir / 1e6:.1f} M", "",
+                         f"{rss[-1]:.2f}"])
+        for i, gc in enumerate(growth(sizes, cpu_above)):
+            rows[i][5] = gc
+            if args.profile and i > 0:
+                added = (instructions[i] - instructions[i - 1]) / (sizes[i] - sizes[i - 1])
+                rows[i][7] = f"{added / 1e3:.0f} k"
+        results[kind] = (sizes, cpu_above, rss)
         if kind == "snippets":
             report.h3("`/etc/default/kexec` with N snippets in `kexec.d` (`kexecctl config --set kexec`)")
             report.p("Each snippet sets its own variable, overwrites APPEND and refers to "
@@ -877,8 +889,13 @@ def section_scale(args, work, report):
                      "entry, then submenus of 50 entries; grubenv's `saved_entry` is the "
                      "submenu>entry id path of the last one. The dry run evaluates the script, "
                      "resolves the path and opens and checks the kernel.")
-        report.table(["N", "median ms", "min–max (IQR) ms", "above floor ms", "µs per item",
-                      "growth exponent (vs previous N)", "peak RSS MiB"], rows)
+        report.table(["N", "wall median ms", "wall min–max (IQR) ms", "CPU ms above floor",
+                      "CPU µs per item", "CPU growth exponent", "instructions (callgrind)",
+                      "instructions per added item", "peak RSS MiB"], rows)
+    report.p("Growth exponent: log(t₂/t₁) / log(N₂/N₁) between successive sizes — 1 is "
+             "linear. CPU time is user + system time of the process (wait4), which a busy "
+             "machine disturbs less than wall time; instructions (valgrind) not at all: a "
+             "constant count per added item is linear growth.")
     return results
 
 

@@ -507,6 +507,26 @@ def comparison_table(report, cmds, s, debian_label):
     report.table(["command", "wall median ms", "wall min–max (IQR) ms", "CPU median ms",
                   "above floor ms: wall / CPU", "Debian ÷ this above floor: wall / CPU",
                   "peak RSS MiB"], rows)
+    figures = {}
+    for c in cmds:
+        smp = s[c.label]
+        floor = floors[c.argv[0].endswith("chroot")]
+        figures[c.label] = {"wall_above": smp.median() - floor.median(),
+                            "cpu_above": smp.cpu_median() - floor.cpu_median(),
+                            "rss_mib": smp.rss_mib()}
+    for f in figures.values():
+        f["ratio_wall"] = deb_wall / f["wall_above"] if f["wall_above"] > 0 else math.inf
+        f["ratio_cpu"] = deb_cpu / f["cpu_above"] if f["cpu_above"] > 0 else math.inf
+    return figures
+
+
+def save(work, key, value):
+    """Keeps a section's figures for the summary (results.json in the work
+    directory; every invocation of this program adds to it)."""
+    path = Path(work) / "results.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[key] = value
+    path.write_text(json.dumps(data))
 
 
 def profile_line(args, root, work, cmds, label):
@@ -552,7 +572,8 @@ def section_shutdown(args, root, work, report):
         say(f"shutdown/{case}: {args.reps} alternating rounds")
         s = alternate(cmds, args.reps, args.warmup)
         report.h3(f"{case}: {desc}")
-        comparison_table(report, cmds, s, "Debian's /etc/init.d/kexec-load stop")
+        save(work, f"shutdown/{case}",
+             comparison_table(report, cmds, s, "Debian's /etc/init.d/kexec-load stop"))
         if case == "grub-path":
             report.p("Debian's script stops at `$((default + 1))` on the id path (exit 2, "
                      "nothing loaded): its time is the time to fail; `grub-index` is the "
@@ -660,7 +681,7 @@ def section_kdump(args, root, work, report):
         "Target: ≥ 20× above the floor.")
     say(f"kdump: {args.reps} alternating rounds")
     s = alternate(cmds, args.reps, args.warmup)
-    comparison_table(report, cmds, s, "Debian's kdump-config load")
+    save(work, "kdump", comparison_table(report, cmds, s, "Debian's kdump-config load"))
     if args.profile:
         line, outs = profile_line(args, root, work, cmds, "kdump")
         report.p(line + ".")
@@ -763,6 +784,7 @@ def section_memory(args, work, report):
         "system call. Peak RSS is the kernel's `ru_maxrss` of the process (wait4). "
         "Target: kexecctl ≤ 4 MiB whatever the initrd size.")
     report.table(["command", "peak RSS MiB (median)", "min–max MiB", "median ms"], rows)
+    save(work, "memory-host", {r[0]: float(r[1]) for r in rows})
     for label, size in staged.items():
         report.p(f"{label}: the concatenation is staged in a memfd of {size / MIB:.1f} MiB — "
                  "shared memory (tmpfs pages) for the time of the load, not part of the RSS; "
@@ -878,6 +900,8 @@ def section_scale(args, work, report):
                 added = (instructions[i] - instructions[i - 1]) / (sizes[i] - sizes[i - 1])
                 rows[i][7] = f"{added / 1e3:.0f} k"
         results[kind] = (sizes, cpu_above, rss)
+        save(work, f"scale/{kind}", {"sizes": sizes, "cpu_above": cpu_above, "rss": rss,
+                                     "instructions": instructions})
         if kind == "snippets":
             report.h3("`/etc/default/kexec` with N snippets in `kexec.d` (`kexecctl config --set kexec`)")
             report.p("Each snippet sets its own variable, overwrites APPEND and refers to "
@@ -897,6 +921,64 @@ def section_scale(args, work, report):
              "machine disturbs less than wall time; instructions (valgrind) not at all: a "
              "constant count per added item is linear growth.")
     return results
+
+
+# ---------------------------------------------------------------------------
+# Targets.
+
+
+def section_summary(args, work, report):
+    """The issue's targets against this run's figures."""
+    path = Path(work) / "results.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    rows = []
+
+    def verdict(ok):
+        return "met" if ok else "**missed**"
+
+    for case in SHUTDOWN_CASES:
+        f = data.get(f"shutdown/{case}", {}).get("kexecctl, chrooted")
+        if not f:
+            continue
+        rows.append([f"shutdown, {case}: Debian ÷ kexecctl ≥ 50× above the floor",
+                     f"{f['ratio_cpu']:.1f}× CPU, {f['ratio_wall']:.1f}× wall",
+                     verdict(min(f["ratio_cpu"], f["ratio_wall"]) >= 50)])
+        rows.append([f"shutdown, {case}: kexecctl's own work < 1 ms",
+                     f"{f['cpu_above']:.2f} ms CPU, {f['wall_above']:.2f} ms wall",
+                     verdict(max(f["cpu_above"], f["wall_above"]) < 1)])
+    f = data.get("kdump", {}).get("kexecctl, chrooted")
+    if f:
+        rows.append(["kdump: Debian ÷ kexecctl ≥ 20× above the floor",
+                     f"{f['ratio_cpu']:.1f}× CPU, {f['ratio_wall']:.1f}× wall",
+                     verdict(min(f["ratio_cpu"], f["ratio_wall"]) >= 20)])
+    mem = data.get("memory-host")
+    if mem:
+        ours = {k: v for k, v in mem.items() if k.startswith("kexecctl")}
+        worst = max(ours.values())
+        rows.append(["memory: kexecctl ≤ 4 MiB whatever the initrd (host, recording fake)",
+                     f"{worst:.2f} MiB at most ({len(ours)} loads)", verdict(worst <= 4)])
+    vm = Path(work) / "memory-vm.tsv"
+    if vm.exists():
+        ours = [float(l.split("\t")[1]) for l in vm.read_text().splitlines()
+                if l.startswith("kexecctl")]
+        if ours:
+            rows.append(["memory: kexecctl ≤ 4 MiB whatever the initrd (QEMU, real loads)",
+                         f"{max(ours):.2f} MiB at most ({len(ours)} loads)",
+                         verdict(max(ours) <= 4)])
+    for kind, what in (("snippets", "kexec.d snippets"), ("grub", "grub.cfg entries")):
+        d = data.get(f"scale/{kind}")
+        if not d or len(d["sizes"]) < 2:
+            continue
+        sizes, ins = d["sizes"], d["instructions"]
+        if all(ins):
+            per = [(ins[i] - ins[i - 1]) / (sizes[i] - sizes[i - 1]) for i in range(1, len(sizes))]
+            linear = max(per) <= 1.25 * min(per)
+            rows.append([f"scale, {what}: linear growth, at most",
+                         "instructions per added item " + ", ".join(f"{p / 1e3:.0f} k" for p in per),
+                         verdict(linear)])
+    if rows:
+        report.h2("Targets")
+        report.table(["target", "this run", ""], rows)
 
 
 # ---------------------------------------------------------------------------
@@ -991,6 +1073,10 @@ def main():
     if "scale" in sections:
         section_scale(args, work, report)
         report.flush()
+    if "summary" in sections and not args.smoke:
+        section_summary(args, work, report)
+        report.flush()
+        return
     report.p(f"Load average after these sections: {os.getloadavg()[0]:.1f}; they took "
              f"{time.monotonic() - started:.0f} s.")
     report.flush()

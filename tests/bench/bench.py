@@ -119,18 +119,21 @@ class Cmd:
         ns, rss, _minflt, utime, stime, child_status = Path(MEASURE_OUT).read_text().split()
         return int(ns) / 1e6, int(rss), int(child_status), (int(utime) + int(stime)) / 1e3
 
-    def run_checked(self):
-        """Runs once with output captured and checks the result."""
+    def run_checked(self, fatal=True):
+        """Runs once with output captured and checks the result: dies on a
+        wrong result, or (not `fatal`) returns what was wrong."""
         if self.before:
             self.before()
         r = subprocess.run(self.argv, env=self.env, capture_output=True, text=True,
                            stdin=subprocess.DEVNULL)
         if self.check:
             problem = self.check(r)
+            if problem and not fatal:
+                return f"{problem} (exit {r.returncode}: {r.stderr.strip()[-300:]})"
             if problem:
                 die(f"{self.label}: {problem}\n  argv: {' '.join(self.argv)}\n"
                     f"  exit {r.returncode}\n  stdout: {r.stdout[-2000:]}\n  stderr: {r.stderr[-2000:]}")
-        return r
+        return None
 
 
 class Samples:
@@ -477,9 +480,8 @@ def shutdown_rows(args, root, work, case):
             [root.dir / "bench/current/kexec-load", "--root", root.dir, "--dry-run", "stop"],
             check=check_dry),
     ]
-    if args.baseline:
-        cmds += kexecctl_rows(args, root, work, args.baseline, args.baseline_name,
-                              "kexec-load", "stop", want)
+    for name, path in args.extras:
+        cmds += kexecctl_rows(args, root, work, path, name, "kexec-load", "stop", want)
     return cmds
 
 
@@ -536,7 +538,7 @@ def profile_line(args, root, work, cmds, label):
     by = {c.label: c for c in cmds}
     floor_sc = syscalls(by[FLOOR_CHROOT], work)
     parts, outs = [], []
-    names = [""] + ([f" {args.baseline_name}"] if args.baseline else [])
+    names = [""] + [f" {name}" for name, _ in args.extras]
     for suffix in [n for n in names if f"kexecctl{n}, chrooted" in by]:
         chrooted = minus(syscalls(by[f"kexecctl{suffix}, chrooted"], work), floor_sc)
         host = syscalls(by[f"kexecctl{suffix} --root"], work)
@@ -669,6 +671,15 @@ def section_kdump(args, root, work, report):
             [root.dir / "bench/current/kdump-setup", "--root", root.dir, "--dry-run", "start"],
             check=check_dry),
     ]
+    skipped = []
+    for name, path in args.extras:
+        extra = kexecctl_rows(args, root, work, path, name, "kdump-setup", "start", want)
+        problem = extra[0].run_checked(fatal=False)
+        if problem:
+            skipped.append(f"kexecctl {name} is not measured here: it does not arm kdump on "
+                           f"this tree ({problem}).")
+        else:
+            cmds += extra
     report.p(
         "The Debian 12 kdump-tools tree of tests/fixtures/debian-kdump-tools (USE_KDUMP=1, "
         "the kdump initrd the kernel hook built — fresh, nothing to rebuild — "
@@ -682,6 +693,8 @@ def section_kdump(args, root, work, report):
     say(f"kdump: {args.reps} alternating rounds")
     s = alternate(cmds, args.reps, args.warmup)
     save(work, "kdump", comparison_table(report, cmds, s, "Debian's kdump-config load"))
+    for line in skipped:
+        report.p(line)
     if args.profile:
         line, outs = profile_line(args, root, work, cmds, "kdump")
         report.p(line + ".")
@@ -721,7 +734,7 @@ def section_memory(args, work, report):
 
     staged = {}
 
-    def kexecctl_cmd(label, initrds):
+    def kexecctl_cmd(label, initrds, binary=args.kexecctl):
         grub = (f"set default=0\nmenuentry 'bench' {{\n\tlinux /boot/{kernel_name} {append}\n"
                 f"\tinitrd {' '.join('/boot/' + i for i in initrds)}\n}}\n")
 
@@ -738,7 +751,7 @@ def section_memory(args, work, report):
                 staged[label] = call["initrd_size"]
             log.unlink()
 
-        return Cmd(label, [args.kexecctl, "--root", t, "load"], env=kexecctl_env(log),
+        return Cmd(label, [binary, "--root", t, "load"], env=kexecctl_env(log),
                    check=check, before=before)
 
     def kexec_tools_cmd(label, flags, initrd):
@@ -763,6 +776,11 @@ def section_memory(args, work, report):
                          ["ucode.img", f"initrd-{size}M.img"]),
             kexec_tools_cmd(f"kexec -l, {size} MiB initrd", ["-l"], f"initrd-{size}M.img"),
         ]
+        for name, path in args.extras:
+            extra = kexecctl_cmd(f"kexecctl {name} load, {size} MiB initrd",
+                                 [f"initrd-{size}M.img"], binary=path)
+            if extra.run_checked(fatal=False) is None:
+                cmds.append(extra)
         if size != sizes[0]:
             cmds = cmds[1:]
         say(f"memory/{size} MiB: {args.mem_reps} rounds")
@@ -953,7 +971,7 @@ def section_summary(args, work, report):
                      verdict(min(f["ratio_cpu"], f["ratio_wall"]) >= 20)])
     mem = data.get("memory-host")
     if mem:
-        ours = {k: v for k, v in mem.items() if k.startswith("kexecctl")}
+        ours = {k: v for k, v in mem.items() if k.startswith("kexecctl load")}
         worst = max(ours.values())
         rows.append(["memory: kexecctl ≤ 4 MiB whatever the initrd (host, recording fake)",
                      f"{worst:.2f} MiB at most ({len(ours)} loads)", verdict(worst <= 4)])
@@ -1020,8 +1038,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repo", required=True)
     ap.add_argument("--kexecctl", required=True, help="release build with --features test-fake")
-    ap.add_argument("--baseline", help="an older kexecctl build, for before/after")
-    ap.add_argument("--baseline-name", default="baseline")
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=PATH",
+                    help="another kexecctl build measured beside this one (an older "
+                         "revision, or a candidate build configuration)")
     ap.add_argument("--true-static", required=True)
     ap.add_argument("--measure", required=True, help="tests/bench/measure.rs, built static")
     ap.add_argument("--debroot-tar")
@@ -1045,6 +1064,7 @@ def main():
         args.snippet_sizes, args.grub_sizes = [10, 100], [10, 100]
     else:
         args.snippet_sizes, args.grub_sizes = [10, 100, 1000, 10000], [10, 100, 1000, 5000]
+    args.extras = [tuple(e.split("=", 1)) for e in args.extra]
     sections = args.sections.split(",")
     drop_sys_boot()
     work = Path(args.work)

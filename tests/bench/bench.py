@@ -590,12 +590,25 @@ def section_shutdown(args, root, work, report):
                     report.pre(annotate(out))
 
 
-def annotate(out, top=25):
+def annotate(out, top=30):
+    """callgrind_annotate's inclusive costs, the call chain's wrappers
+    (a line costing what the line before it costs, within 0.1%) left out."""
     r = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(out)],
                        capture_output=True, text=True)
     lines = [l for l in r.stdout.splitlines() if l.strip()]
-    start = next((i for i, l in enumerate(lines) if "file:function" in l), 0)
-    return "\n".join(lines[start:start + top + 2])
+    start = next((i for i, l in enumerate(lines) if "file:function" in l), 0) + 2
+    kept, last = [], None
+    for line in lines[start:]:
+        try:
+            cost = int(line.split()[0].replace(",", ""))
+        except ValueError:
+            break
+        if last is None or cost < last * 0.999:
+            kept.append(line.split(" [")[0])
+        last = cost
+        if len(kept) == top:
+            break
+    return "\n".join(kept)
 
 
 # ---------------------------------------------------------------------------

@@ -482,6 +482,16 @@ def shutdown_rows(args, root, work, case):
     ]
     for name, path in args.extras:
         cmds += kexecctl_rows(args, root, work, path, name, "kexec-load", "stop", want)
+    if case == "plain" and args.true_dynamic:
+        # Where a start ends and the work begins: a dynamically linked
+        # do-nothing Rust program, and kexecctl doing nothing but start.
+        shutil.copy2(args.true_dynamic, root.dir / "bench-true-dynamic")
+        cmds += [
+            Cmd("dynamic do-nothing Rust program, chrooted", root.chroot_argv("/bench-true-dynamic")),
+            Cmd("kexecctl --version, chrooted",
+                root.chroot_argv("/bench/current/kexecctl", "--version"),
+                check=lambda r: None if r.returncode == 0 else "kexecctl --version failed"),
+        ]
     return cmds
 
 
@@ -501,7 +511,10 @@ def comparison_table(report, cmds, s, debian_label):
         is_floor = c.label.startswith("floor")
         wall = smp.median() - floor.median()
         cpu = smp.cpu_median() - floor.cpu_median()
-        theirs = is_floor or c.label == debian_label
+        # No ratio for Debian itself and for the rows that only show where
+        # a start ends (a do-nothing program, kexecctl --version).
+        theirs = is_floor or c.label == debian_label or c.label.startswith("dynamic") \
+            or "--version" in c.label
         rows.append([c.label, f"{smp.median():.2f}", smp.spread(), f"{smp.cpu_median():.2f}",
                      "" if is_floor else f"{wall:.2f} / {cpu:.2f}",
                      "" if theirs else f"{ratio(deb_wall, wall)} / {ratio(deb_cpu, cpu)}",
@@ -1056,6 +1069,7 @@ def main():
                          "revision, or a candidate build configuration)")
     ap.add_argument("--true-static", required=True)
     ap.add_argument("--measure", required=True, help="tests/bench/measure.rs, built static")
+    ap.add_argument("--true-dynamic", help="tests/bench/true.rs, built dynamic")
     ap.add_argument("--debroot-tar")
     ap.add_argument("--kexec-tools-deb")
     ap.add_argument("--kdump-tools-deb")

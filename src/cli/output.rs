@@ -212,9 +212,17 @@ pub fn describe(plan: &Plan) -> String {
                 }
             }
         }
-        (_, None) => {
-            if let Some(reason) = &plan.reason {
-                s.push_str(&format!("would act: {reason}\n"));
+        (action, None) => {
+            let what = match action {
+                Action::Unload => "would unload",
+                Action::Exec => "would reboot into the loaded kernel",
+                Action::ColdReboot => "would reboot through the firmware",
+                Action::Rebuild => "would rebuild the kdump initrd",
+                _ => "would act",
+            };
+            match &plan.reason {
+                Some(reason) => s.push_str(&format!("{what}: {reason}\n")),
+                None => s.push_str(&format!("{what}\n")),
             }
         }
     }

@@ -278,7 +278,7 @@ pub fn cold_reboot(facts: &Facts, reboot: PathBuf, args: &[String]) -> Plan {
     program.env = vec![("SYSTEMCTL_SKIP_AUTO_KEXEC".into(), "1".into())];
     steps.push(Step::Run { program });
     Plan::new(Action::ColdReboot)
-        .with_reason("coldreboot: the next boot goes through the firmware")
+        .with_reason("coldreboot asks for it; neither kexecctl nor systemd will kexec")
         .with_steps(steps)
 }
 

@@ -1,6 +1,8 @@
 //! What the running system says, read once into plain data: the kernel's
 //! command line and release, the machine id, the kexec and crash state,
-//! the init system, kexecctl's own markers and load record. Planners take
+//! the init system, kexecctl's own markers and load record, the hardware
+//! watchdogs and systemd's use of them ([`watchdog`], [`systemd`]), and the
+//! guarded kexec attempts ([`attempt`]). Planners take
 //! these values and nothing else from the system, so they are pure
 //! functions that tests feed with literals.
 //!
@@ -9,10 +11,13 @@
 //! entry ([`crate::boot`]), the reboot gate ([`init::reboot_intent`], which
 //! may ask systemd), and file tables for planners ([`files::FileTable`]).
 
+pub mod attempt;
 pub mod files;
 pub mod init;
 pub mod kexec;
 pub mod running;
+pub mod systemd;
+pub mod watchdog;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,9 +27,11 @@ use serde::{Deserialize, Serialize};
 use crate::context::Ctx;
 use crate::error::{Error, IoResultExt, Result};
 use crate::root::Root;
+pub use attempt::AttemptFacts;
 pub use init::InitSystem;
 pub use kexec::KexecState;
 pub use running::BootImage;
+pub use watchdog::WatchdogFacts;
 
 pub const PROC_CMDLINE: &str = "/proc/cmdline";
 /// The running kernel's release, as `uname -r` prints it.
@@ -95,6 +102,8 @@ pub struct Facts {
     pub record: Option<LoadedRecord>,
     /// Whether the root is the running system (see [`Ctx::live`]).
     pub live: bool,
+    pub watchdog: WatchdogFacts,
+    pub attempts: AttemptFacts,
 }
 
 fn read_trimmed(root: &Root, path: &str) -> Result<String> {
@@ -111,9 +120,13 @@ impl Facts {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
         };
+        let cmdline = read_trimmed(root, PROC_CMDLINE);
+        let words = cmdline.as_deref().unwrap_or("");
         Facts {
             arch: std::env::consts::ARCH,
-            cmdline: read_trimmed(root, PROC_CMDLINE),
+            watchdog: WatchdogFacts::read(root, words),
+            attempts: AttemptFacts::read(root, words),
+            cmdline,
             release: read_trimmed(root, OSRELEASE_PATH).map(|s| s.trim().to_string()),
             machine_id: optional(MACHINE_ID_PATH),
             boot_id: optional(BOOT_ID_PATH),

@@ -142,6 +142,8 @@ mod tests {
             markers: Markers::default(),
             record: None,
             live: true,
+            watchdog: Default::default(),
+            attempts: Default::default(),
         }
     }
 

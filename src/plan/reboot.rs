@@ -384,6 +384,8 @@ mod tests {
             markers: Markers::default(),
             record: None,
             live: true,
+            watchdog: Default::default(),
+            attempts: Default::default(),
         }
     }
 

@@ -227,15 +227,38 @@ fn exec(ctx: &Ctx, out: &Output, system: &dyn System, force: bool) -> Result<i32
         ));
     } else if !ctx.dry_run {
         out.line("Will now restart with kexec.");
+        armed_line(out, &plan);
     }
     cli::show_and_act(ctx, out, "kexecctl exec", &plan, &facts, system)?;
     Ok(0)
+}
+
+/// Says, on the console of a shutting-down machine, what the guard is
+/// about to arm (the jump follows at once, so nothing can be said after).
+fn armed_line(out: &Output, plan: &plan::Plan) {
+    for step in &plan.steps {
+        if let plan::Step::ArmWatchdog {
+            device,
+            timeout_sec,
+            ..
+        } = step
+        {
+            out.line(format!(
+                "Arming the watchdog {} for {timeout_sec} s: unless the new system confirms the \
+                 kexec, it resets the machine through the firmware.",
+                device.display()
+            ));
+        }
+    }
 }
 
 fn arm(ctx: &Ctx, out: &Output, system: &dyn System) -> Result<i32> {
     let facts = Facts::read(ctx);
     let settings = KexecSettings::read(&ctx.root)?;
     let plan = plan::guard::arm(&settings.guard()?, &facts);
+    if !ctx.dry_run {
+        armed_line(out, &plan);
+    }
     cli::show_and_act(ctx, out, "kexecctl arm", &plan, &facts, system)?;
     Ok(0)
 }

@@ -119,13 +119,30 @@ pub fn cmdline_parameter<'a>(cmdline: &'a str, name: &str) -> Option<&'a str> {
         .next_back()
 }
 
+/// Drivers whose watchdog has no parent device in sysfs (i6300esb
+/// registers a virtual one), known by the identity they report.
+const DRIVER_OF_IDENTITY: &[(&str, &str)] = &[
+    ("i6300ESB timer", "i6300esb"),
+    ("iTCO_wdt", "iTCO_wdt"),
+    ("Software Watchdog", "softdog"),
+    ("SP5100 TCO timer", "sp5100_tco"),
+];
+
 fn device_of(root: &Root, dir: &Path, name: &str) -> WatchdogDevice {
     let attr = |a: &str| dir.join(a);
+    let identity = read(root, &attr("identity"));
     let driver = link_name(root, &dir.join("device/driver/module"))
-        .or_else(|| link_name(root, &dir.join("device/driver")));
+        .or_else(|| link_name(root, &dir.join("device/driver")))
+        .or_else(|| {
+            let id = identity.as_deref()?;
+            DRIVER_OF_IDENTITY
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, d)| d.to_string())
+        });
     WatchdogDevice {
         device: PathBuf::from("/dev").join(name),
-        identity: read(root, &attr("identity")),
+        identity,
         driver,
         timeout: number(root, &attr("timeout")),
         min_timeout: number(root, &attr("min_timeout")),
@@ -266,6 +283,10 @@ mod tests {
         assert_eq!(facts.handle_boot_enabled, Some(true));
         assert_eq!(facts.find(Some(Path::new("/dev/watchdog"))), Some(d));
         assert_eq!(facts.find(Some(Path::new("/dev/watchdog1"))), None);
+        // A virtual class device (no parent): known by its identity.
+        fs::remove_file(t.join(format!("{}/watchdog/watchdog0/device", &dev[1..]))).unwrap();
+        let facts = WatchdogFacts::read(&Root::new(t), "");
+        assert_eq!(facts.devices[0].driver.as_deref(), Some("i6300esb"));
         let bare = WatchdogFacts::read(
             &Root::new(tmp.path().join("none")),
             "watchdog.stop_on_reboot=0",

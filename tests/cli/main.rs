@@ -12,3 +12,4 @@ mod packaging;
 mod reader_properties;
 mod shell_vs_dash;
 mod util;
+mod watchdog;

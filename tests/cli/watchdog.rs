@@ -359,12 +359,30 @@ fn test_firmware_boot_after_a_hang_quarantines_until_cleared() {
     let out = host.run("fastreboot", &["--yes", "--dry-run"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("is quarantined"));
-    // A new kernel file is another kernel.
-    host.write("/boot/vmlinuz-6.1.0-28-amd64.new", "x");
     let status = json(&host, "kexecctl", &["status"]);
     assert_eq!(
         status["quarantine"][0]["kernel"],
         "/boot/vmlinuz-6.1.0-28-amd64"
+    );
+    // Another kernel (the same bytes elsewhere: another file) may kexec.
+    fs::copy(
+        host.root().join("boot/vmlinuz-6.1.0-28-amd64"),
+        host.root().join("boot/vmlinuz-6.1.0-29-amd64"),
+    )
+    .unwrap();
+    host.edit(
+        "/etc/default/kexec",
+        "=/boot/vmlinuz-6.1.0-28",
+        "=/boot/vmlinuz-6.1.0-29",
+    );
+    assert_eq!(
+        json(&host, "kexecctl", &["load", "--dry-run"])["action"],
+        "load"
+    );
+    host.edit(
+        "/etc/default/kexec",
+        "=/boot/vmlinuz-6.1.0-29",
+        "=/boot/vmlinuz-6.1.0-28",
     );
     // Cleared: loads again.
     let out = host.run("kexecctl", &["clear-quarantine"]);

@@ -19,7 +19,7 @@
 //!   failure and quarantine its kernel;
 //! - [`clear_quarantine`], [`last_boot`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -253,24 +253,22 @@ pub fn readiness(
     }
     // 2. Who takes it over in the new boot, and so how far the guard covers.
     let systemd = &w.systemd;
-    if systemd_runs && systemd.runtime_watchdog_sec.is_on() {
+    let systemd_pings = systemd_runs && systemd.runtime_watchdog_sec.is_on();
+    if systemd_pings && !same_watchdog(&systemd.device_or_default(), &dev.device) {
+        r.notes.push(format!(
+            "systemd pings {}, not the guard's {}: kexecctl confirm disarms the guard's; name \
+             the same device in WatchdogDevice= and KEXECCTL_WATCHDOG_DEVICE to hand it to systemd",
+            systemd.device_or_default().display(),
+            dev.device.display()
+        ));
+    }
+    if systemd_pings && same_watchdog(&systemd.device_or_default(), &dev.device) {
         r.handover = Some(Handover::Systemd);
         r.covers = Some(format!(
             "from the jump until systemd starts in the new boot and pings the watchdog itself \
              (RuntimeWatchdogSec={})",
             systemd.runtime_watchdog_sec
         ));
-        if systemd.device_or_default() != dev.device
-            && !(dev.device.as_os_str() == "/dev/watchdog"
-                && systemd.device_or_default().as_os_str() == "/dev/watchdog0")
-        {
-            r.notes.push(format!(
-                "systemd's watchdog is {}, the guard's {}: name the same device in \
-                 WatchdogDevice= and KEXECCTL_WATCHDOG_DEVICE",
-                systemd.device_or_default().display(),
-                dev.device.display()
-            ));
-        }
     } else if nowayout {
         r.problems.push(Finding {
             why: format!(
@@ -338,6 +336,19 @@ pub fn readiness(
     }
     r.ready = r.problems.is_empty();
     r
+}
+
+/// Whether two names are the same watchdog (`/dev/watchdog` is the first
+/// device's legacy name).
+pub fn same_watchdog(a: &Path, b: &Path) -> bool {
+    let canonical = |p: &Path| {
+        if p == Path::new("/dev/watchdog") {
+            PathBuf::from("/dev/watchdog0")
+        } else {
+            p.to_path_buf()
+        }
+    };
+    canonical(a) == canonical(b)
 }
 
 fn problems_text(r: &Readiness) -> (String, String) {
@@ -655,7 +666,11 @@ pub fn confirm(facts: &Facts) -> Plan {
             None => "the kexec was not guarded".to_string(),
             Some(armed)
                 if facts.init.is_systemd()
-                    && facts.watchdog.systemd.runtime_watchdog_sec.is_on() =>
+                    && facts.watchdog.systemd.runtime_watchdog_sec.is_on()
+                    && same_watchdog(
+                        &facts.watchdog.systemd.device_or_default(),
+                        &armed.device,
+                    ) =>
             {
                 format!(
                     "{} is systemd's to ping (RuntimeWatchdogSec={})",

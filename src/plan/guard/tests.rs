@@ -185,6 +185,15 @@ fn test_locked_i6300esb_survives_but_needs_a_pinger() {
     assert!(r.ready, "{r:?}");
     assert_eq!(r.handover, Some(Handover::Systemd));
     assert!(r.covers.unwrap().contains("until systemd starts"));
+    // systemd pings another watchdog: nobody would ping the locked one.
+    w.systemd.device = Some("/dev/watchdog1".into());
+    let r = readiness(&g, &w, true, Some(257));
+    assert!(!r.ready);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("systemd pings /dev/watchdog1"))
+    );
 }
 
 #[test]
@@ -423,6 +432,10 @@ fn test_confirm_hands_over() {
     let plan = confirm(&f);
     assert_eq!(plan.steps.len(), 1);
     assert!(plan.reason.unwrap().contains("systemd's to ping"));
+    // systemd pings another device: the armed one is disarmed.
+    f.watchdog.systemd.device = Some("/dev/watchdog1".into());
+    assert_eq!(confirm(&f).steps.len(), 2);
+    f.watchdog.systemd.device = Some("/dev/watchdog".into());
     // Confirmed already, or no record of it.
     let mut done = pending("boot-a", true);
     done.state = AttemptState::Confirmed;

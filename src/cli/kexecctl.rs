@@ -61,15 +61,19 @@ pub enum Command {
     Unload,
     /// Reboot into the loaded kernel now (sync, then kexec): the reboot-time
     /// step of /etc/init.d/kexec and of the systemd shutdown hook. Without a
-    /// loaded kernel, or with LOAD_KEXEC not "true": nothing.
+    /// loaded kernel, or with LOAD_KEXEC not "true": nothing. With the kexec
+    /// guard on (KEXECCTL_WATCHDOG_TIMEOUT), the watchdog is armed as the
+    /// last act before the jump.
     Exec {
         /// Kexec even when LOAD_KEXEC is not "true".
         #[arg(long)]
         force: bool,
     },
     /// What is loaded, what the next reboot will do and why, the crash
-    /// reservation, lockdown. Exit 0 when a kexec kernel is loaded, 3 when
-    /// not.
+    /// reservation, lockdown, the kexec guard (ready or not, and the fix),
+    /// how this boot came up (kexec or firmware, confirmed or not, a failed
+    /// attempt) and the quarantine. Exit 0 when a kexec kernel is loaded, 3
+    /// when not.
     Status,
     /// The kexec guard's part of the exec step alone: arm the watchdog for
     /// a kexec another program makes (systemd-shutdown's kexec verb runs

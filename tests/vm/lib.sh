@@ -87,7 +87,7 @@ vm_generic_kernel_setup() {
         done="$done$1 "
         file=$(find "$tree" -name "$1.ko" -print -quit)
         [ -n "$file" ] || vm_die "no module $1 in $versioned"
-        for dep in $(strings -a "$file" | sed -n 's/^depends=//p' | tr ',' ' '); do
+        for dep in $(tr '\0' '\n' < "$file" | sed -n 's/^depends=//p' | tr ',' ' '); do
             visit "$dep"
         done
         cp "$file" "$vm_gmodules/"

@@ -255,6 +255,74 @@ pub fn execute(
                     .map_err(|e| Error::failure(format!("running {}: {e}", program.display())))?;
                 outcome.status = Some(status);
             }
+            Step::WriteAttempt {
+                path,
+                attempt,
+                on_error,
+            } => {
+                let text = serde_json::to_vec_pretty(attempt).unwrap_or_default();
+                let result = system.replace_file(&root.host(path), &text).map_err(|e| {
+                    Error::io(path, &e).with_message(|m| {
+                        format!("cannot record kexec attempt {}: {m}", attempt.id)
+                    })
+                });
+                if let (Err(e), OnError::Stop) = (&result, on_error) {
+                    // Without its record the new boot could not confirm the
+                    // attempt and take the watchdog over: no kexec.
+                    if let Some(crash) = loaded_crash {
+                        if let Err(u) = system.kexec_unload(crash) {
+                            log::warn!("{}", unload_error(u, crash));
+                        }
+                        return Err(e.clone().with_message(|m| {
+                            format!("{m}; the kernel is not left loaded, so the reboot goes through the firmware")
+                        }));
+                    }
+                }
+                handle(result, *on_error)?;
+            }
+            Step::WriteQuarantine { path, kernels } => {
+                let text = serde_json::to_vec_pretty(kernels).unwrap_or_default();
+                let result = system.replace_file(&root.host(path), &text).map_err(|e| {
+                    Error::io(path, &e)
+                        .with_message(|m| format!("cannot record the quarantine: {m}"))
+                });
+                handle(result, OnError::Warn)?;
+            }
+            Step::ArmWatchdog {
+                device,
+                timeout_sec,
+                on_error,
+            } => match system.watchdog_arm(&root.host(device), *timeout_sec) {
+                Ok(took) => log::info!(
+                    "watchdog {} armed: it resets the machine in {took} s unless the new \
+                     system confirms the kexec",
+                    device.display()
+                ),
+                Err(e) if *on_error == OnError::Stop => {
+                    if let Err(u) = system.kexec_unload(false) {
+                        log::warn!("{}", unload_error(u, false));
+                    }
+                    return Err(Error::failure(format!(
+                        "cannot arm the watchdog {}: {e}; the kexec kernel is unloaded and the \
+                         reboot goes through the firmware",
+                        device.display()
+                    )));
+                }
+                Err(e) => log::warn!(
+                    "cannot arm the watchdog {}: {e}; kexecing without the guard",
+                    device.display()
+                ),
+            },
+            Step::DisarmWatchdog { device, on_error } => {
+                let result = system.watchdog_disarm(&root.host(device)).map_err(|e| {
+                    Error::failure(format!(
+                        "cannot disarm the watchdog {}: {e}; it resets the machine unless \
+                         something pings it",
+                        device.display()
+                    ))
+                });
+                handle(result, *on_error)?;
+            }
         }
     }
     Ok(outcome)

@@ -182,6 +182,32 @@ fn describe_step(step: &Step, plan: &Plan) -> String {
         Step::Sync => "sync file systems".into(),
         Step::RebootKexec => "reboot into the loaded kernel (kexec)".into(),
         Step::Run { program } => format!("run {}", program.display()),
+        Step::WriteAttempt { path, attempt, .. } => format!(
+            "record kexec attempt {} ({}) in {}",
+            attempt.id,
+            format!("{:?}", attempt.state).to_lowercase(),
+            path.display()
+        ),
+        Step::WriteQuarantine { path, kernels } => format!(
+            "quarantine {} in {}",
+            kernels
+                .iter()
+                .map(|k| k.kernel.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            path.display()
+        ),
+        Step::ArmWatchdog {
+            device,
+            timeout_sec,
+            ..
+        } => format!(
+            "arm the watchdog {}: reset in {timeout_sec} s unless the new system confirms",
+            device.display()
+        ),
+        Step::DisarmWatchdog { device, .. } => {
+            format!("disarm the watchdog {}", device.display())
+        }
     }
 }
 

@@ -8,10 +8,12 @@
 //! carries it out through [`crate::system::System`].
 //!
 //! One planner per concern: [`reboot`] (kexec-load, kexecctl
-//! load/unload/exec/status, coldreboot), [`kdump`] (kdump-setup) and
-//! [`fastreboot`].
+//! load/unload/exec/status, coldreboot), [`kdump`] (kdump-setup),
+//! [`fastreboot`], and [`guard`] (the watchdog-guarded kexec: attempts,
+//! arming, confirmation, quarantine).
 
 pub mod fastreboot;
+pub mod guard;
 pub mod kdump;
 pub mod reboot;
 
@@ -41,6 +43,14 @@ pub enum Action {
     FastReboot,
     /// Rebuild the kdump initrd.
     Rebuild,
+    /// Arm the watchdog for a kexec another program makes.
+    Arm,
+    /// Confirm the running boot's kexec attempt and hand the watchdog over.
+    Confirm,
+    /// Record a kexec attempt that never confirmed and quarantine its kernel.
+    Quarantine,
+    /// Let quarantined kernels be kexeced again.
+    ClearQuarantine,
 }
 
 /// The kernel a plan loads. Paths are as seen inside the root.
@@ -128,6 +138,28 @@ pub enum Step {
     RebootKexec,
     /// Run a program (reboot, systemctl kexec); its status ends the command.
     Run { program: Program },
+    /// Write the kexec attempt's record (persistent, on the root file
+    /// system). `Stop`: a failure unloads the kernel this plan loaded.
+    WriteAttempt {
+        path: PathBuf,
+        attempt: Box<crate::facts::attempt::Attempt>,
+        on_error: OnError,
+    },
+    /// Write the list of quarantined kernels.
+    WriteQuarantine {
+        path: PathBuf,
+        kernels: Vec<crate::facts::attempt::Quarantined>,
+    },
+    /// Arm the watchdog to reset the machine in `timeout_sec` (the last act
+    /// before the jump). `Stop`: a failure unloads the kexec kernel, so the
+    /// reboot goes through the firmware.
+    ArmWatchdog {
+        device: PathBuf,
+        timeout_sec: u32,
+        on_error: OnError,
+    },
+    /// Stop the watchdog (the hand-over in a confirmed boot).
+    DisarmWatchdog { device: PathBuf, on_error: OnError },
 }
 
 /// Details of a kdump plan.
@@ -187,8 +219,14 @@ impl Plan {
     /// Whether the plan runs a program or reboots (acts on the running
     /// system, not only on files and kernels).
     pub fn reboots(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s, Step::Run { .. } | Step::RebootKexec))
+        self.steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::Run { .. }
+                    | Step::RebootKexec
+                    | Step::ArmWatchdog { .. }
+                    | Step::DisarmWatchdog { .. }
+            )
+        })
     }
 }

@@ -38,3 +38,5 @@ mod reader_properties;
 mod shell_vs_dash;
 // Shared helpers: running the binary, the fixture Host.
 mod util;
+// The kexec guard: readiness, guarded loads, arm, confirm, quarantine.
+mod watchdog;

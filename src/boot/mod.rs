@@ -1,6 +1,7 @@
 //! Boot entries: which kernel, initrds and command line the next boot would
 //! use, from GRUB's configuration ([`grub`], [`grubenv`]) and Boot Loader
-//! Specification entries ([`bls`]). [`locate`] maps the paths GRUB uses
+//! Specification entries ([`bls`]), and what GRUB would write to its
+//! environment block on the way. [`locate`] maps the paths GRUB uses
 //! (relative to the partition holding them) to paths in the system.
 
 pub mod bls;
@@ -8,6 +9,7 @@ pub mod grub;
 pub mod grubenv;
 pub mod locate;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
@@ -31,17 +33,55 @@ pub struct BootEntry {
     pub initrds: Vec<PathBuf>,
     #[serde(skip)]
     pub cmdline: String,
+    /// What GRUB's `save_env` writes to grubenv when it boots this entry, in
+    /// order: `next_entry` cleared after a `grub-reboot`, `saved_entry` by
+    /// `savedefault`, Ubuntu's `recordfail`, … (`value: None` deletes).
+    /// Empty when GRUB would write nothing or could not write here.
+    #[serde(skip)]
+    pub grubenv_writes: Vec<GrubenvWrite>,
+    /// Writes GRUB would attempt but fail to make on this system (the file
+    /// is missing, or on a file system or device GRUB does not write), with
+    /// the reason: a kexec boot should leave the file alone as well.
+    #[serde(skip)]
+    pub grubenv_refused: Vec<(GrubenvWrite, String)>,
+}
+
+/// One variable GRUB stores in an environment block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrubenvWrite {
+    /// The environment block, as a path inside the root.
+    pub path: PathBuf,
+    pub name: String,
+    /// `None`: the variable is deleted (it was unset when GRUB saved it).
+    pub value: Option<String>,
+}
+
+impl BootEntry {
+    /// The writes grouped by environment block, in order, ready for
+    /// [`grubenv::apply`] on each file's current bytes.
+    pub fn grubenv_changes(&self) -> BTreeMap<PathBuf, Vec<(String, Option<String>)>> {
+        let mut out: BTreeMap<PathBuf, Vec<(String, Option<String>)>> = BTreeMap::new();
+        for w in &self.grubenv_writes {
+            out.entry(w.path.clone())
+                .or_default()
+                .push((w.name.clone(), w.value.clone()));
+        }
+        out
+    }
 }
 
 /// The entry GRUB boots by default, or `None` when there is no grub.cfg.
 /// `current_cmdline` is the running kernel's, for GRUB's `root` device.
+/// A default that boots no Linux kernel (chainloader, firmware setup, an
+/// entry without `linux`) is an error saying so ("not a Linux entry").
 pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEntry>> {
     let Some(files) = locate::GrubFiles::find(root) else {
         return Ok(None);
     };
     let text = fs::read_to_string(root.host(&files.cfg)).map_err(|e| Error::io(&files.cfg, &e))?;
     let vars = files.initial_vars(current_cmdline);
-    let choice = grub::default_entry(&text, &files, vars).map_err(|e| {
+    let cfg_grub_path = files.grub_path(&files.cfg);
+    let to_error = |e: grub::GrubError| {
         let err = Error::not_configured(format!(
             "{} (while choosing GRUB's default entry)",
             e.message
@@ -50,8 +90,18 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
             Some(line) => err.at(&files.cfg, line, 1),
             None => err.in_file(&files.cfg),
         }
-    })?;
-    let entry = choice.entry;
+    };
+    let evaluation =
+        grub::evaluate(&cfg_grub_path, &text, &files, vars, files.flavor()).map_err(to_error)?;
+    for message in &evaluation.messages {
+        log::info!("GRUB would report: {message}");
+    }
+    let entry = match evaluation.outcome {
+        grub::Outcome::Linux(entry) => entry,
+        grub::Outcome::NotLinux {
+            path, line, reason, ..
+        } => return Err(to_error(grub::not_linux(&path, line, &reason))),
+    };
     let to_system = |grub_path: &str| {
         files.system_path(grub_path).ok_or_else(|| {
             Error::not_configured(format!(
@@ -70,9 +120,26 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
         .iter()
         .map(|p| to_system(p))
         .collect::<Result<Vec<_>>>()?;
+    let write = |w: &grub::GrubenvWrite| -> Result<GrubenvWrite> {
+        Ok(GrubenvWrite {
+            path: to_system(&w.file)?,
+            name: w.name.clone(),
+            value: w.value.clone(),
+        })
+    };
+    let grubenv_writes = evaluation
+        .writes
+        .iter()
+        .map(write)
+        .collect::<Result<Vec<_>>>()?;
+    let grubenv_refused = evaluation
+        .refused
+        .iter()
+        .map(|r| Ok((write(&r.write)?, r.reason.clone())))
+        .collect::<Result<Vec<_>>>()?;
     log::info!(
         "GRUB default `{}` ({}): entry `{}`; GRUB paths relative to {} ({})",
-        choice.default,
+        evaluation.default,
         files.cfg.display(),
         entry.path,
         files.partition.mount_point.display(),
@@ -86,5 +153,7 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
         source: if entry.bls { "bls" } else { "grub" },
         kernel,
         initrds,
+        grubenv_writes,
+        grubenv_refused,
     }))
 }

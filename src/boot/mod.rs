@@ -70,11 +70,38 @@ impl BootEntry {
     }
 }
 
+/// What GRUB does when it boots by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrubOutcome {
+    /// Boots this Linux entry.
+    Linux(BootEntry),
+    /// Boots no Linux kernel: a chainloader, firmware setup, reboot, an
+    /// entry that loads nothing, or GRUB waits at its menu.
+    NotLinux {
+        /// `>`-separated titles of the entry GRUB ran (empty if none).
+        path: String,
+        /// What GRUB does instead, e.g. "boots `chainloader /EFI/…`".
+        reason: String,
+        /// The error [`grub_default`] returns for it.
+        error: Error,
+    },
+}
+
 /// The entry GRUB boots by default, or `None` when there is no grub.cfg.
 /// `current_cmdline` is the running kernel's, for GRUB's `root` device.
 /// A default that boots no Linux kernel (chainloader, firmware setup, an
-/// entry without `linux`) is an error saying so ("not a Linux entry").
+/// entry without `linux`) is an error saying so ("not a Linux entry"); use
+/// [`grub_outcome`] to tell it apart.
 pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEntry>> {
+    match grub_outcome(root, current_cmdline)? {
+        None => Ok(None),
+        Some(GrubOutcome::Linux(entry)) => Ok(Some(entry)),
+        Some(GrubOutcome::NotLinux { error, .. }) => Err(error),
+    }
+}
+
+/// What GRUB boots by default, or `None` when there is no grub.cfg.
+pub fn grub_outcome(root: &Root, current_cmdline: &str) -> Result<Option<GrubOutcome>> {
     let Some(files) = locate::GrubFiles::find(root) else {
         return Ok(None);
     };
@@ -100,7 +127,14 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
         grub::Outcome::Linux(entry) => entry,
         grub::Outcome::NotLinux {
             path, line, reason, ..
-        } => return Err(to_error(grub::not_linux(&path, line, &reason))),
+        } => {
+            let error = to_error(grub::not_linux(&path, line, &reason));
+            return Ok(Some(GrubOutcome::NotLinux {
+                path,
+                reason,
+                error,
+            }));
+        }
     };
     let to_system = |grub_path: &str| {
         files.system_path(grub_path).ok_or_else(|| {
@@ -145,7 +179,7 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
         files.partition.mount_point.display(),
         files.partition_source
     );
-    Ok(Some(BootEntry {
+    Ok(Some(GrubOutcome::Linux(BootEntry {
         cmdline: entry.cmdline(),
         title: entry.title.clone(),
         id: entry.id.clone(),
@@ -155,5 +189,80 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
         initrds,
         grubenv_writes,
         grubenv_refused,
-    }))
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(cfg: &str, env: Option<&[(&str, &str)]>, separate_boot: bool) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let grub = "boot/grub";
+        fs::create_dir_all(dir.path().join(grub)).unwrap();
+        fs::write(dir.path().join(grub).join("grub.cfg"), cfg).unwrap();
+        if let Some(vars) = env {
+            let changes: Vec<_> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect();
+            let block = grubenv::apply(&grubenv::create(), &changes).unwrap();
+            fs::write(dir.path().join(grub).join("grubenv"), block).unwrap();
+        }
+        let mut mountinfo = String::from("22 1 254:1 / / rw - ext4 /dev/vda1 rw\n");
+        if separate_boot {
+            mountinfo.push_str("23 22 254:2 / /boot rw - ext4 /dev/vda2 rw\n");
+        }
+        fs::create_dir_all(dir.path().join("proc/self")).unwrap();
+        fs::write(dir.path().join("proc/self/mountinfo"), mountinfo).unwrap();
+        dir
+    }
+
+    const CFG: &str = "load_env\nif [ \"${next_entry}\" ]; then set default=\"${next_entry}\"; set next_entry=; save_env next_entry; fi\n\
+        menuentry 'Windows' --id win { chainloader /EFI/Microsoft/Boot/bootmgfw.efi }\n\
+        menuentry 'Linux' --id lin { saved_entry=\"${chosen}\"; save_env saved_entry; linux /vmlinuz-6 ro; initrd /initrd.img-6 }\n";
+
+    #[test]
+    fn test_not_a_linux_entry_is_told_apart() {
+        let dir = tree(CFG, None, true);
+        let root = Root::new(dir.path());
+        match grub_outcome(&root, "").unwrap().unwrap() {
+            GrubOutcome::NotLinux { path, reason, .. } => {
+                assert_eq!(path, "Windows");
+                assert!(reason.contains("chainloader"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = grub_default(&root, "").unwrap_err();
+        assert!(err.to_string().contains("not a Linux entry"), "{err}");
+    }
+
+    #[test]
+    fn test_grubenv_writes_on_system_paths() {
+        let dir = tree(CFG, Some(&[("next_entry", "lin"), ("other", "kept")]), true);
+        let root = Root::new(dir.path());
+        let entry = grub_default(&root, "").unwrap().unwrap();
+        assert_eq!(entry.kernel, PathBuf::from("/boot/vmlinuz-6"));
+        let env = PathBuf::from("/boot/grub/grubenv");
+        assert_eq!(
+            entry.grubenv_changes(),
+            BTreeMap::from([(
+                env.clone(),
+                vec![
+                    ("next_entry".to_string(), Some(String::new())),
+                    ("saved_entry".to_string(), Some("lin".to_string())),
+                ]
+            )])
+        );
+        // What the act step does with them: the same block size, unknown
+        // variables kept.
+        let before = fs::read(dir.path().join("boot/grub/grubenv")).unwrap();
+        let after = grubenv::apply(&before, &entry.grubenv_changes()[&env]).unwrap();
+        assert_eq!(after.len(), before.len());
+        let vars = grubenv::parse(&after);
+        assert_eq!(vars["other"], "kept");
+        assert_eq!(vars["next_entry"], "");
+        assert_eq!(vars["saved_entry"], "lin");
+        assert!(entry.grubenv_refused.is_empty());
+    }
 }

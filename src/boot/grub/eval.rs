@@ -36,8 +36,10 @@ use crate::boot::grubenv;
 /// Commands run (each weighted by 1 + bytes of arguments / 256) before
 /// evaluation gives up.
 pub const MAX_STEPS: u64 = 100_000;
-/// Nested function calls, sourced files, `eval`s and menu entries.
-pub const MAX_DEPTH: usize = 64;
+/// Nested function calls, sourced files, `eval`s, menu entries and
+/// compound commands (`if`, `for`, `while`) together: deeper is an error
+/// (GRUB has no bound; this keeps evaluation on a 2 MiB thread stack).
+pub const MAX_DEPTH: usize = 150;
 /// The longest variable value or argument, in bytes.
 pub const MAX_VALUE: usize = 1 << 20;
 /// Error messages kept for the report.
@@ -405,7 +407,7 @@ pub struct Eval<'h> {
     /// The entries of the last run that did not boot (for messages).
     pub(super) attempted: Vec<Running>,
     pub(super) flavor: Flavor,
-    /// Bits of GRUB's `unsigned long` (32 on i386-pc, else 64).
+    /// Bits of GRUB's `unsigned long` (32 when `grub_cpu` is i386, else 64).
     pub(super) long_bits: u32,
     pub(super) bls_ran: bool,
     /// `default` when the top-level menu was shown.
@@ -424,8 +426,9 @@ impl<'h> Eval<'h> {
                 },
             );
         }
-        let long_bits = match frame.vars.get("grub_platform") {
-            Some(v) if v.value == "pc" => 32,
+        // i386-pc GRUB has a 32-bit `unsigned long`; 64-bit platforms 64.
+        let long_bits = match frame.vars.get("grub_cpu") {
+            Some(v) if v.value == "i386" => 32,
             _ => 64,
         };
         Eval {
@@ -636,6 +639,16 @@ impl<'h> Eval<'h> {
 
     /// `grub_script_execute_cmd`: runs one statement and sets `$?`.
     fn exec(&mut self, stmt: &Stmt) -> Run<i32> {
+        if matches!(stmt, Stmt::Cmd(_)) {
+            return self.exec_statement(stmt);
+        }
+        self.enter("`if`, `for` and `while` commands")?;
+        let result = self.exec_statement(stmt);
+        self.leave();
+        result
+    }
+
+    fn exec_statement(&mut self, stmt: &Stmt) -> Run<i32> {
         let ret = match stmt {
             Stmt::Cmd(cmd) => self.exec_cmdline(&cmd.words, cmd.block.as_deref(), cmd.line)?,
             Stmt::If {

@@ -648,3 +648,40 @@ fn test_evaluation_always_ends() {
     .unwrap_err();
     assert!(err.message.contains("nested"), "{err:?}");
 }
+
+#[test]
+fn test_deep_nesting_in_deep_calls_stays_on_the_stack() {
+    // 100-deep `if`s in each of 64 nested function calls.
+    let mut cfg = String::new();
+    for f in 0..70 {
+        let inner = if f == 69 {
+            "set done=yes".to_string()
+        } else {
+            format!("f{}", f + 1)
+        };
+        cfg.push_str(&format!(
+            "function f{f} {{ {}{}{}; }}\n",
+            "if true; then ".repeat(95),
+            inner,
+            "; fi".repeat(95)
+        ));
+    }
+    cfg.push_str("f0\nmenuentry x { linux /k $done }\n");
+    let result = evaluate("/g", &cfg, &host(&[]), vars(&[]), Flavor::Upstream);
+    assert!(result.is_err(), "the call depth bound applies");
+    // Just below the bound: it runs, on a test thread's 2 MiB stack.
+    let mut cfg = String::new();
+    for f in 0..47 {
+        let inner = if f == 46 {
+            "set done=yes".to_string()
+        } else {
+            format!("f{}", f + 1)
+        };
+        cfg.push_str(&format!(
+            "function f{f} {{ if true; then if true; then {inner}; fi; fi; }}\n"
+        ));
+    }
+    cfg.push_str("f0\nmenuentry x { linux /k $done }\n");
+    let e = run(&cfg, &host(&[]));
+    assert_eq!(linux(&e).args, ["yes"]);
+}

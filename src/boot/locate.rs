@@ -124,7 +124,21 @@ impl<'r> GrubFiles<'r> {
     }
 
     /// A GRUB path (device prefix removed) as a path on this system.
+    /// `.` and `..` are resolved first, within GRUB's partition (at its
+    /// top `..` stays there, as in GRUB's file system drivers).
     pub fn system_path(&self, grub_path: &str) -> Option<PathBuf> {
+        let mut parts: Vec<&str> = Vec::new();
+        for part in grub_path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                p => parts.push(p),
+            }
+        }
+        let normal = format!("/{}", parts.join("/"));
+        let grub_path = normal.as_str();
         let fs_root = self.partition.fs_root.trim_end_matches('/');
         let below = if fs_root.is_empty() {
             grub_path
@@ -162,6 +176,9 @@ impl<'r> GrubFiles<'r> {
             "feature_platform_search_hint",
             "feature_200_final",
             "feature_nativedisk_cmd",
+            "feature_chainloader_bpb",
+            "feature_menuentry_options",
+            "feature_ntldr",
         ] {
             vars.insert(feature.to_string(), "y".to_string());
         }
@@ -197,7 +214,11 @@ impl<'r> GrubFiles<'r> {
                 vars.insert("root".into(), String::new());
             }
         }
-        vars.insert("pager".into(), String::new());
+        // As GRUB 2.12's normal mode has them.
+        for name in ["pager", "lang", "locale_dir", "secondary_locale_dir"] {
+            vars.insert(name.into(), String::new());
+        }
+        vars.insert("check_signatures".into(), "no".into());
         vars.insert("color_normal".into(), "light-gray/black".into());
         vars.insert("color_highlight".into(), "black/light-gray".into());
         vars.into_iter().collect()
@@ -434,6 +455,11 @@ mod tests {
             Path::new("/boot/vmlinuz-6.1")
         );
         assert_eq!(btrfs.system_path("/@home/x"), None);
+        // `..` cannot leave GRUB's partition.
+        assert_eq!(
+            separate.system_path("/../../etc/shadow").unwrap(),
+            Path::new("/boot/etc/shadow")
+        );
         assert_eq!(btrfs.grub_path(Path::new("/boot/grub")), "/@/boot/grub");
     }
 }

@@ -650,7 +650,7 @@ impl<'h> Eval<'h> {
 
     fn exec_statement(&mut self, stmt: &Stmt) -> Run<i32> {
         let ret = match stmt {
-            Stmt::Cmd(cmd) => self.exec_cmdline(&cmd.words, cmd.block.as_deref(), cmd.line)?,
+            Stmt::Cmd(cmd) => self.exec_cmdline(&cmd.words, cmd.block.as_ref(), cmd.line)?,
             Stmt::If {
                 cond,
                 then,
@@ -736,7 +736,12 @@ impl<'h> Eval<'h> {
     }
 
     /// `grub_script_execute_cmdline`.
-    fn exec_cmdline(&mut self, words: &[Word], block: Option<&Vec<Stmt>>, line: usize) -> Run<i32> {
+    fn exec_cmdline(
+        &mut self,
+        words: &[Word],
+        block: Option<&Rc<Vec<Stmt>>>,
+        line: usize,
+    ) -> Run<i32> {
         let args = self.expand(words, block.map(|_| ()))?;
         let bytes: usize = args.iter().map(String::len).sum();
         self.step(1 + bytes as u64 / 256)?;
@@ -1137,7 +1142,7 @@ impl<'h> Eval<'h> {
         &mut self,
         name: &str,
         args: &[String],
-        block: Option<&Vec<Stmt>>,
+        block: Option<&Rc<Vec<Stmt>>>,
         line: usize,
     ) -> Run<i32> {
         use status::*;
@@ -1394,7 +1399,7 @@ impl<'h> Eval<'h> {
         &mut self,
         submenu: bool,
         args: &[String],
-        block: Option<&Vec<Stmt>>,
+        block: Option<&Rc<Vec<Stmt>>>,
         line: usize,
     ) -> Run<i32> {
         // The block, when there is one, is the last argument.
@@ -1464,7 +1469,7 @@ impl<'h> Eval<'h> {
                 self.message("multiple menuentry definitions".into());
                 return Ok(status::BAD_ARGUMENT);
             }
-            (Some(b), None) => super::Body::Block(Rc::new(b.clone())),
+            (Some(b), None) => super::Body::Block(Rc::clone(b)),
             (None, Some(s)) => super::Body::Source(s),
             (None, None) => {
                 self.message("no menuentry definition".into());

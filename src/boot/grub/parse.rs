@@ -77,6 +77,32 @@ pub struct Parser<'l> {
 
 type PResult<T> = Result<T, (usize, String)>;
 
+/// What the next token is, without its text (cheap to look at).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Newline,
+    Semi,
+    LBrace,
+    RBrace,
+    Keyword(Keyword),
+    Name,
+    Word,
+    Bad,
+}
+
+fn kind(tok: &Tok) -> Kind {
+    match tok {
+        Tok::Newline => Kind::Newline,
+        Tok::Semi => Kind::Semi,
+        Tok::LBrace => Kind::LBrace,
+        Tok::RBrace => Kind::RBrace,
+        Tok::Keyword(k) => Kind::Keyword(*k),
+        Tok::Name(_) => Kind::Name,
+        Tok::Word(_) => Kind::Word,
+        Tok::Bad(_) => Kind::Bad,
+    }
+}
+
 impl<'l> Parser<'l> {
     pub fn new(lines: &'l [Line]) -> Self {
         Parser {
@@ -138,8 +164,8 @@ impl<'l> Parser<'l> {
         self.buf.get(self.idx)
     }
 
-    fn peek_tok(&mut self) -> Option<Tok> {
-        self.peek().map(|t| t.tok.clone())
+    fn peek_kind(&mut self) -> Option<Kind> {
+        self.peek().map(|t| kind(&t.tok))
     }
 
     fn bump(&mut self) -> Option<Token> {
@@ -193,25 +219,25 @@ impl<'l> Parser<'l> {
     }
 
     fn logical_line(&mut self, items: &mut Vec<Item>) -> PResult<()> {
-        if self.peek_tok() == Some(Tok::Newline) {
+        if self.peek_kind() == Some(Kind::Newline) {
             self.bump();
             return Ok(());
         }
         loop {
-            let item = if self.peek_tok() == Some(Tok::Keyword(Keyword::Function)) {
+            let item = if self.peek_kind() == Some(Kind::Keyword(Keyword::Function)) {
                 self.function()?
             } else {
                 Item::Stmt(self.command()?)
             };
             items.push(item);
-            match self.peek_tok() {
-                Some(Tok::Newline) => {
+            match self.peek_kind() {
+                Some(Kind::Newline) => {
                     self.bump();
                     return Ok(());
                 }
-                Some(Tok::Semi) => {
+                Some(Kind::Semi) => {
                     self.bump();
-                    if matches!(self.peek_tok(), Some(Tok::Newline) | None) {
+                    if matches!(self.peek_kind(), Some(Kind::Newline) | None) {
                         self.bump();
                         return Ok(());
                     }
@@ -223,13 +249,13 @@ impl<'l> Parser<'l> {
 
     fn function(&mut self) -> PResult<Item> {
         self.bump();
-        let name = match self.peek_tok() {
-            Some(Tok::Name(name)) => name,
+        let name = match self.peek().map(|t| &t.tok) {
+            Some(Tok::Name(name)) => name.clone(),
             _ => return self.error("a function name"),
         };
         self.bump();
         self.newlines();
-        if self.peek_tok() != Some(Tok::LBrace) {
+        if self.peek_kind() != Some(Kind::LBrace) {
             return self.error("`{`");
         }
         self.bump();
@@ -238,7 +264,7 @@ impl<'l> Parser<'l> {
         if !self.delimiters() {
             return self.error("`;` or a new line before `}`");
         }
-        if self.peek_tok() != Some(Tok::RBrace) {
+        if self.peek_kind() != Some(Kind::RBrace) {
             return self.error("`}`");
         }
         self.bump();
@@ -250,14 +276,14 @@ impl<'l> Parser<'l> {
     }
 
     fn newlines(&mut self) {
-        while self.peek_tok() == Some(Tok::Newline) {
+        while self.peek_kind() == Some(Kind::Newline) {
             self.bump();
         }
     }
 
     /// `;` or a new line, then any new lines.
     fn delimiters(&mut self) -> bool {
-        if matches!(self.peek_tok(), Some(Tok::Semi | Tok::Newline)) {
+        if matches!(self.peek_kind(), Some(Kind::Semi | Kind::Newline)) {
             self.bump();
             self.newlines();
             true
@@ -266,13 +292,13 @@ impl<'l> Parser<'l> {
         }
     }
 
-    fn starts_command(tok: &Option<Tok>) -> bool {
+    fn starts_command(kind: Option<Kind>) -> bool {
         matches!(
-            tok,
+            kind,
             Some(
-                Tok::Name(_)
-                    | Tok::Word(_)
-                    | Tok::Keyword(Keyword::If | Keyword::For | Keyword::While | Keyword::Until)
+                Kind::Name
+                    | Kind::Word
+                    | Kind::Keyword(Keyword::If | Keyword::For | Keyword::While | Keyword::Until)
             )
         )
     }
@@ -285,8 +311,8 @@ impl<'l> Parser<'l> {
         loop {
             let save = self.idx;
             if self.delimiters() {
-                let next = self.peek_tok();
-                if Self::starts_command(&next) {
+                let next = self.peek_kind();
+                if Self::starts_command(next) {
                     out.push(self.command()?);
                     continue;
                 }
@@ -297,13 +323,13 @@ impl<'l> Parser<'l> {
     }
 
     fn command(&mut self) -> PResult<Stmt> {
-        match self.peek_tok() {
-            Some(Tok::Keyword(Keyword::If)) => self.if_command(),
-            Some(Tok::Keyword(Keyword::For)) => self.for_command(),
-            Some(Tok::Keyword(k @ (Keyword::While | Keyword::Until))) => {
+        match self.peek_kind() {
+            Some(Kind::Keyword(Keyword::If)) => self.if_command(),
+            Some(Kind::Keyword(Keyword::For)) => self.for_command(),
+            Some(Kind::Keyword(k @ (Keyword::While | Keyword::Until))) => {
                 self.while_command(k == Keyword::Until)
             }
-            Some(Tok::Name(_) | Tok::Word(_)) => self.simple_command(),
+            Some(Kind::Name | Kind::Word) => self.simple_command(),
             _ => self.error("a command"),
         }
     }
@@ -311,10 +337,10 @@ impl<'l> Parser<'l> {
     fn arguments(&mut self) -> Vec<Word> {
         let mut words = Vec::new();
         loop {
-            let word = match self.peek_tok() {
-                Some(Tok::Name(s)) => vec![super::lex::Piece::Text(s)],
+            let word = match self.peek().map(|t| &t.tok) {
+                Some(Tok::Name(s)) => vec![super::lex::Piece::Text(s.clone())],
                 Some(Tok::Keyword(k)) => vec![super::lex::Piece::Text(k.as_str().into())],
-                Some(Tok::Word(w)) => w,
+                Some(Tok::Word(w)) => w.clone(),
                 _ => return words,
             };
             self.bump();
@@ -331,12 +357,12 @@ impl<'l> Parser<'l> {
         };
         let mut words = vec![first];
         words.extend(self.arguments());
-        let block = if self.peek_tok() == Some(Tok::LBrace) {
+        let block = if self.peek_kind() == Some(Kind::LBrace) {
             self.bump();
             self.enter("`{` without a matching `}`")?;
             let body = self.commands()?;
             self.delimiters();
-            if self.peek_tok() != Some(Tok::RBrace) {
+            if self.peek_kind() != Some(Kind::RBrace) {
                 return self.error("`}`");
             }
             self.bump();
@@ -349,7 +375,7 @@ impl<'l> Parser<'l> {
     }
 
     fn expect_keyword(&mut self, k: Keyword) -> PResult<()> {
-        if self.peek_tok() == Some(Tok::Keyword(k)) {
+        if self.peek_kind() == Some(Kind::Keyword(k)) {
             self.bump();
             Ok(())
         } else {
@@ -378,12 +404,12 @@ impl<'l> Parser<'l> {
         let cond = self.delimited_commands()?;
         self.expect_keyword(Keyword::Then)?;
         let then = self.delimited_commands()?;
-        let otherwise = match self.peek_tok() {
-            Some(Tok::Keyword(Keyword::Else)) => {
+        let otherwise = match self.peek_kind() {
+            Some(Kind::Keyword(Keyword::Else)) => {
                 self.bump();
                 Some(self.delimited_commands()?)
             }
-            Some(Tok::Keyword(Keyword::Elif)) => {
+            Some(Kind::Keyword(Keyword::Elif)) => {
                 self.bump();
                 self.enter("`elif` without a matching `fi`")?;
                 let nested = self.if_clause()?;
@@ -402,8 +428,8 @@ impl<'l> Parser<'l> {
     fn for_command(&mut self) -> PResult<Stmt> {
         self.bump();
         self.enter("`for` without a matching `done`")?;
-        let var = match self.peek_tok() {
-            Some(Tok::Name(name)) => name,
+        let var = match self.peek().map(|t| &t.tok) {
+            Some(Tok::Name(name)) => name.clone(),
             _ => return self.error("a variable name"),
         };
         self.bump();

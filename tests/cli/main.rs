@@ -3,6 +3,7 @@
 
 mod debian_oracle;
 mod dispatch;
+mod grub_oracle;
 mod kdump_setup;
 mod kexec_load;
 mod packaging;

@@ -179,6 +179,21 @@ pub fn delete(block: &mut [u8], name: &str) {
     }
 }
 
+/// Sets variables in a block (name → value), each as [`set`] does, in name
+/// order: GRUB's bytes when the new variables' order does not matter (use
+/// [`apply`] with GRUB's sequence otherwise). An error, and no block, when
+/// it is not an environment block or a variable does not fit.
+pub fn update(
+    block: &[u8],
+    set: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<u8>, String> {
+    let changes: Vec<(String, Option<String>)> = set
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    apply(block, &changes).map_err(|e| e.to_string())
+}
+
 /// Why a block cannot take some writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteError {

@@ -11,7 +11,7 @@ pub mod locate;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -33,41 +33,28 @@ pub struct BootEntry {
     pub initrds: Vec<PathBuf>,
     #[serde(skip)]
     pub cmdline: String,
-    /// What GRUB's `save_env` writes to grubenv when it boots this entry, in
-    /// order: `next_entry` cleared after a `grub-reboot`, `saved_entry` by
-    /// `savedefault`, Ubuntu's `recordfail`, … (`value: None` deletes).
-    /// Empty when GRUB would write nothing or could not write here.
+    /// GRUB's environment block: the file GRUB's `save_env` writes when it
+    /// boots this entry, else `$prefix/grubenv` when it exists.
     #[serde(skip)]
-    pub grubenv_writes: Vec<GrubenvWrite>,
-    /// Writes GRUB would attempt but fail to make on this system (the file
-    /// is missing, or on a file system or device GRUB does not write), with
-    /// the reason: a kexec boot should leave the file alone as well.
+    pub grubenv: Option<PathBuf>,
+    /// What GRUB's `save_env` stores in `grubenv` when it boots this entry:
+    /// name → value (`""` for `set x=` then `save_env x`): `next_entry`
+    /// cleared after a `grub-reboot`, `saved_entry` by `savedefault`,
+    /// Ubuntu's `recordfail`, … Empty when GRUB writes nothing, or could not
+    /// write here (see `grubenv_refused`). For GRUB's exact bytes apply
+    /// [`BootEntry::grubenv_sequence`] instead.
     #[serde(skip)]
-    pub grubenv_refused: Vec<(GrubenvWrite, String)>,
-}
-
-/// One variable GRUB stores in an environment block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrubenvWrite {
-    /// The environment block, as a path inside the root.
-    pub path: PathBuf,
-    pub name: String,
-    /// `None`: the variable is deleted (it was unset when GRUB saved it).
-    pub value: Option<String>,
-}
-
-impl BootEntry {
-    /// The writes grouped by environment block, in order, ready for
-    /// [`grubenv::apply`] on each file's current bytes.
-    pub fn grubenv_changes(&self) -> BTreeMap<PathBuf, Vec<(String, Option<String>)>> {
-        let mut out: BTreeMap<PathBuf, Vec<(String, Option<String>)>> = BTreeMap::new();
-        for w in &self.grubenv_writes {
-            out.entry(w.path.clone())
-                .or_default()
-                .push((w.name.clone(), w.value.clone()));
-        }
-        out
-    }
+    pub grubenv_writes: BTreeMap<String, String>,
+    /// The same writes in GRUB's order, as [`grubenv::apply`] takes them
+    /// (`None` deletes a variable that was unset when GRUB saved it): the
+    /// order decides where new variables land in the block.
+    #[serde(skip)]
+    pub grubenv_sequence: Vec<(String, Option<String>)>,
+    /// Variables GRUB would try to save but cannot on this system, with the
+    /// reason (no grubenv; a file system or device GRUB does not write: a
+    /// kexec boot should leave the file alone as well).
+    #[serde(skip)]
+    pub grubenv_refused: Vec<(String, String)>,
 }
 
 /// What GRUB does when it boots by default.
@@ -154,23 +141,42 @@ pub fn grub_outcome(root: &Root, current_cmdline: &str) -> Result<Option<GrubOut
         .iter()
         .map(|p| to_system(p))
         .collect::<Result<Vec<_>>>()?;
-    let write = |w: &grub::GrubenvWrite| -> Result<GrubenvWrite> {
-        Ok(GrubenvWrite {
-            path: to_system(&w.file)?,
-            name: w.name.clone(),
-            value: w.value.clone(),
-        })
-    };
-    let grubenv_writes = evaluation
+    // GRUB writes `$prefix/grubenv` (or a `-f` file; one block in every
+    // configuration grub-mkconfig writes).
+    let grubenv = match evaluation
         .writes
-        .iter()
-        .map(write)
-        .collect::<Result<Vec<_>>>()?;
+        .first()
+        .or(evaluation.refused.first().map(|r| &r.write))
+    {
+        Some(w) => Some(to_system(&w.file)?),
+        None => Some(files.dir().join("grubenv")).filter(|p| root.host(p).is_file()),
+    };
+    let target = grubenv.clone();
+    let mut grubenv_sequence = Vec::new();
+    for w in &evaluation.writes {
+        if Some(to_system(&w.file)?) == target {
+            grubenv_sequence.push((w.name.clone(), w.value.clone()));
+        } else {
+            log::warn!(
+                "GRUB would also save `{}` to {}; kexecctl writes only {}",
+                w.name,
+                w.file,
+                target.as_deref().unwrap_or(Path::new("-")).display()
+            );
+        }
+    }
+    let mut grubenv_writes = BTreeMap::new();
+    for (name, value) in &grubenv_sequence {
+        match value {
+            Some(v) => grubenv_writes.insert(name.clone(), v.clone()),
+            None => grubenv_writes.remove(name),
+        };
+    }
     let grubenv_refused = evaluation
         .refused
         .iter()
-        .map(|r| Ok((write(&r.write)?, r.reason.clone())))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|r| (r.write.name.clone(), r.reason.clone()))
+        .collect();
     log::info!(
         "GRUB default `{}` ({}): entry `{}`; GRUB paths relative to {} ({})",
         evaluation.default,
@@ -187,7 +193,9 @@ pub fn grub_outcome(root: &Root, current_cmdline: &str) -> Result<Option<GrubOut
         source: if entry.bls { "bls" } else { "grub" },
         kernel,
         initrds,
+        grubenv,
         grubenv_writes,
+        grubenv_sequence,
         grubenv_refused,
     })))
 }
@@ -243,21 +251,29 @@ mod tests {
         let root = Root::new(dir.path());
         let entry = grub_default(&root, "").unwrap().unwrap();
         assert_eq!(entry.kernel, PathBuf::from("/boot/vmlinuz-6"));
-        let env = PathBuf::from("/boot/grub/grubenv");
+        assert_eq!(entry.grubenv, Some(PathBuf::from("/boot/grub/grubenv")));
         assert_eq!(
-            entry.grubenv_changes(),
-            BTreeMap::from([(
-                env.clone(),
-                vec![
-                    ("next_entry".to_string(), Some(String::new())),
-                    ("saved_entry".to_string(), Some("lin".to_string())),
-                ]
-            )])
+            entry.grubenv_sequence,
+            [
+                ("next_entry".to_string(), Some(String::new())),
+                ("saved_entry".to_string(), Some("lin".to_string())),
+            ]
+        );
+        assert_eq!(
+            entry.grubenv_writes,
+            BTreeMap::from([
+                ("next_entry".to_string(), String::new()),
+                ("saved_entry".to_string(), "lin".to_string()),
+            ])
         );
         // What the act step does with them: the same block size, unknown
-        // variables kept.
+        // variables kept; `update` (by name) gives the same bytes here.
         let before = fs::read(dir.path().join("boot/grub/grubenv")).unwrap();
-        let after = grubenv::apply(&before, &entry.grubenv_changes()[&env]).unwrap();
+        let after = grubenv::apply(&before, &entry.grubenv_sequence).unwrap();
+        assert_eq!(
+            grubenv::update(&before, &entry.grubenv_writes).unwrap(),
+            after
+        );
         assert_eq!(after.len(), before.len());
         let vars = grubenv::parse(&after);
         assert_eq!(vars["other"], "kept");

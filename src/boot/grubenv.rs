@@ -240,6 +240,8 @@ pub fn apply(block: &[u8], changes: &[(String, Option<String>)]) -> Result<Vec<u
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn block(vars: &str) -> Vec<u8> {
@@ -333,5 +335,29 @@ mod tests {
         broken[SIGNATURE.len()] = b'x';
         assert!(apply(&broken, &[("v".into(), Some("1".into()))]).is_err());
         assert_eq!(apply(b"nope", &[]), Err(WriteError::NotABlock));
+    }
+
+    #[test]
+    fn test_update_keeps_size_order_and_escapes() {
+        let mut text =
+            String::from("# GRUB Environment Block\nsaved_entry=1>2\nnext_entry=gnulinux-x\n");
+        text.push_str(&"#".repeat(1024 - text.len()));
+        let set = BTreeMap::from([
+            ("next_entry".to_string(), String::new()),
+            ("recordfail".to_string(), "1".to_string()),
+            ("odd".to_string(), "a\\b\nc".to_string()),
+        ]);
+        let out = update(text.as_bytes(), &set).unwrap();
+        assert_eq!(out.len(), 1024);
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with(
+            "# GRUB Environment Block\nsaved_entry=1>2\nnext_entry=\nodd=a\\\\b\\\nc\nrecordfail=1\n#"
+        ));
+        let vars = parse(out.as_bytes());
+        assert_eq!(vars["odd"], "a\\b\nc");
+        assert_eq!(vars["next_entry"], "");
+        let huge = BTreeMap::from([("x".to_string(), "y".repeat(2000))]);
+        assert!(update(text.as_bytes(), &huge).is_err());
+        assert!(update(b"garbage", &set).is_err());
     }
 }

@@ -548,7 +548,10 @@ impl<'h> Eval<'h> {
         }
     }
 
-    fn step(&mut self, cost: u64) -> Run<()> {
+    /// Charges `cost` steps; work proportional to data (copies of blocks,
+    /// files, argument lists) is charged per 256 bytes so that no input
+    /// makes evaluation slow, only long scripts.
+    pub(super) fn step(&mut self, cost: u64) -> Run<()> {
         self.steps += cost;
         if self.steps > MAX_STEPS {
             return Err(Halt::Limit(format!(
@@ -983,13 +986,15 @@ impl<'h> Eval<'h> {
     }
 
     /// An environment block, with the writes GRUB made to it so far.
-    fn env_block(&mut self, path: &str) -> Option<Vec<u8>> {
+    fn env_block(&mut self, path: &str) -> Run<Option<Vec<u8>>> {
         let key = strip_device(path).to_string();
         if !self.blocks.contains_key(&key) {
             let bytes = self.read_file(path);
             self.blocks.insert(key.clone(), bytes);
         }
-        self.blocks.get(&key).cloned().flatten()
+        let block = self.blocks.get(&key).cloned().flatten();
+        self.step(block.as_ref().map_or(0, |b| b.len() as u64 / 256))?;
+        Ok(block)
     }
 
     fn env_file(&self, file: Option<&str>) -> Option<String> {
@@ -1004,7 +1009,7 @@ impl<'h> Eval<'h> {
             self.message("variable `prefix' isn't set".into());
             return Ok(status::FILE_NOT_FOUND);
         };
-        let Some(block) = self.env_block(&path) else {
+        let Some(block) = self.env_block(&path)? else {
             self.message(format!("file `{path}' not found"));
             return Ok(status::FILE_NOT_FOUND);
         };
@@ -1029,7 +1034,7 @@ impl<'h> Eval<'h> {
             self.message("variable `prefix' isn't set".into());
             return Ok(status::FILE_NOT_FOUND);
         };
-        let Some(mut block) = self.env_block(&path) else {
+        let Some(mut block) = self.env_block(&path)? else {
             self.message(format!("file `{path}' not found"));
             return Ok(status::FILE_NOT_FOUND);
         };
@@ -1092,6 +1097,7 @@ impl<'h> Eval<'h> {
         let Some(bytes) = self.read_file(path) else {
             return Ok(0);
         };
+        self.step(bytes.len() as u64 / 256)?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         self.enter(&format!("`source {path}`"))?;
         let result = self.read_config(path, &text);
@@ -1285,7 +1291,11 @@ impl<'h> Eval<'h> {
                 0
             }
             "break" | "continue" => self.break_loop(name == "continue", args),
-            "shift" => self.shift(args),
+            "shift" => {
+                let held = self.scope.as_ref().map_or(0, |a| a.len() as u64);
+                self.step(held / 256)?;
+                self.shift(args)
+            }
             "setparams" => match &mut self.scope {
                 Some(scope) => {
                     *scope = args.to_vec();
@@ -1378,6 +1388,7 @@ impl<'h> Eval<'h> {
         self.open_context();
         let result = (|| -> Run<()> {
             if let Some(bytes) = self.read_file(path) {
+                self.step(bytes.len() as u64 / 256)?;
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 self.read_config(path, &text)?;
                 let menu = self.take_menu();

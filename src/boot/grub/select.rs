@@ -238,6 +238,7 @@ impl Eval<'_> {
         let Some(val) = self.get(name).map(str::to_string) else {
             return Ok(-1);
         };
+        self.step(1 + val.len() as u64 / 256)?;
         match self.flavor {
             Flavor::Upstream => {
                 let n = strtoul(&val, self.long_bits);
@@ -315,6 +316,7 @@ impl Eval<'_> {
 
     /// `grub_menu_execute_entry`.
     pub(super) fn execute_entry(&mut self, entry: &MenuEntry, auto_boot: bool) -> Run<()> {
+        self.step(1 + entry.args.len() as u64 / 16)?;
         if entry.restricted && self.get("superusers").is_some() {
             let title = entry.title.clone();
             let running = self.running_entry(entry, String::new());

@@ -685,3 +685,21 @@ fn test_deep_nesting_in_deep_calls_stays_on_the_stack() {
     let e = run(&cfg, &host(&[]));
     assert_eq!(linux(&e).args, ["yes"]);
 }
+
+#[test]
+fn test_data_heavy_loops_are_bounded() {
+    use std::time::Instant;
+    // A long fallback list of an entry that boots nothing, and shifting a
+    // long argument list: each round costs steps by the data it copies.
+    let grow = "set f=0\nset n=0\nwhile [ $n != xxxxxxxxxxxxxxxx ]; do set f=\"$f $f\"; set n=\"${n}x\"; done\n";
+    let cfg = format!("{grow}set fallback=\"$f\"\nmenuentry empty {{ true }}\n");
+    let started = Instant::now();
+    let r = evaluate("/g", &cfg, &host(&[]), vars(&[]), Flavor::Upstream);
+    assert!(r.is_err() || matches!(r.unwrap().outcome, Outcome::NotLinux { .. }));
+    let cfg = format!(
+        "{grow}function s {{ while shift; do true; done; }}\ns $f\nmenuentry x {{ linux /k }}\n"
+    );
+    let r = evaluate("/g", &cfg, &host(&[]), vars(&[]), Flavor::Upstream);
+    assert!(r.is_err(), "the step bound stops it");
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+}

@@ -10,7 +10,6 @@
 //! for a tree given with `--root` such plans are refused (only `--dry-run`
 //! can show them).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::boot::grubenv;
@@ -208,8 +207,8 @@ pub fn execute(
                 });
                 handle(result, OnError::Warn)?;
             }
-            Step::UpdateGrubenv { path, set } => {
-                if let Err(e) = update_grubenv(ctx, path, set, system) {
+            Step::UpdateGrubenv { path, writes } => {
+                if let Err(e) = update_grubenv(ctx, path, writes, system) {
                     // A kexec without grubenv's update would boot the
                     // one-shot entry again and again: go through the
                     // firmware instead, where GRUB updates it itself.
@@ -333,12 +332,13 @@ pub fn execute(
 fn update_grubenv(
     ctx: &Ctx,
     path: &Path,
-    set: &BTreeMap<String, String>,
+    writes: &[(String, Option<String>)],
     system: &dyn System,
 ) -> Result<()> {
     let host = ctx.root.host(path);
     let block = std::fs::read(&host).map_err(|e| Error::io(path, &e))?;
-    let new = grubenv::update(&block, set).map_err(|m| Error::not_configured(m).in_file(path))?;
+    let new = grubenv::apply(&block, writes)
+        .map_err(|e| Error::not_configured(e.to_string()).in_file(path))?;
     if new == block {
         return Ok(());
     }

@@ -169,12 +169,16 @@ fn describe_step(step: &Step, plan: &Plan) -> String {
             _ => "load the kernel (kexec_file_load)".into(),
         },
         Step::WriteRecord { path } => format!("record the load in {}", path.display()),
-        Step::UpdateGrubenv { path, set } => format!(
-            "set {} in {}, as GRUB would booting the entry",
-            set.iter()
-                .map(|(k, v)| format!("{k}={v}"))
+        Step::UpdateGrubenv { path, writes } => format!(
+            "{} in {}, as GRUB would booting the entry",
+            writes
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("set {k}={v}"),
+                    None => format!("unset {k}"),
+                })
                 .collect::<Vec<_>>()
-                .join(" "),
+                .join(", "),
             path.display()
         ),
         Step::Sysctl { path, value } => format!("write {value} to {}", path.display()),

@@ -17,7 +17,6 @@ pub mod guard;
 pub mod kdump;
 pub mod reboot;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -123,10 +122,12 @@ pub enum Step {
     Load,
     /// Record what was loaded, for `status`.
     WriteRecord { path: PathBuf },
-    /// Make grubenv's changes GRUB would make when booting the entry.
+    /// Make grubenv's changes GRUB would make when booting the entry, in
+    /// GRUB's order (where a new variable lands depends on it): a value is
+    /// set, `None` deletes.
     UpdateGrubenv {
         path: PathBuf,
-        set: BTreeMap<String, String>,
+        writes: Vec<(String, Option<String>)>,
     },
     /// Write a sysctl (`kernel.panic_on_oops`).
     Sysctl { path: PathBuf, value: String },

@@ -18,6 +18,8 @@ mod faults;
 mod fixtures;
 // fastreboot: running/default kernel, systemd and sysvinit, the dialogue.
 mod fastreboot;
+// GRUB itself (grub-emu 2.12) as the oracle of the entry GRUB would boot.
+mod grub_oracle;
 // Every command's --json output follows docs/json-schema.json.
 mod json_schema;
 // kdump-setup against kdump-utils' own prepare_cmdline (recorded answers).

@@ -10,7 +10,6 @@
 //! for a tree given with `--root` such plans are refused (only `--dry-run`
 //! can show them).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::boot::grubenv;
@@ -208,8 +207,8 @@ pub fn execute(
                 });
                 handle(result, OnError::Warn)?;
             }
-            Step::UpdateGrubenv { path, set } => {
-                if let Err(e) = update_grubenv(ctx, path, set, system) {
+            Step::UpdateGrubenv { path, writes } => {
+                if let Err(e) = update_grubenv(ctx, path, writes, system) {
                     // A kexec without grubenv's update would boot the
                     // one-shot entry again and again: go through the
                     // firmware instead, where GRUB updates it itself.
@@ -255,6 +254,74 @@ pub fn execute(
                     .map_err(|e| Error::failure(format!("running {}: {e}", program.display())))?;
                 outcome.status = Some(status);
             }
+            Step::WriteAttempt {
+                path,
+                attempt,
+                on_error,
+            } => {
+                let text = serde_json::to_vec_pretty(attempt).unwrap_or_default();
+                let result = system.replace_file(&root.host(path), &text).map_err(|e| {
+                    Error::io(path, &e).with_message(|m| {
+                        format!("cannot record kexec attempt {}: {m}", attempt.id)
+                    })
+                });
+                if let (Err(e), OnError::Stop) = (&result, on_error) {
+                    // Without its record the new boot could not confirm the
+                    // attempt and take the watchdog over: no kexec.
+                    if let Some(crash) = loaded_crash {
+                        if let Err(u) = system.kexec_unload(crash) {
+                            log::warn!("{}", unload_error(u, crash));
+                        }
+                        return Err(e.clone().with_message(|m| {
+                            format!("{m}; the kernel is not left loaded, so the reboot goes through the firmware")
+                        }));
+                    }
+                }
+                handle(result, *on_error)?;
+            }
+            Step::WriteQuarantine { path, kernels } => {
+                let text = serde_json::to_vec_pretty(kernels).unwrap_or_default();
+                let result = system.replace_file(&root.host(path), &text).map_err(|e| {
+                    Error::io(path, &e)
+                        .with_message(|m| format!("cannot record the quarantine: {m}"))
+                });
+                handle(result, OnError::Warn)?;
+            }
+            Step::ArmWatchdog {
+                device,
+                timeout_sec,
+                on_error,
+            } => match system.watchdog_arm(&root.host(device), *timeout_sec) {
+                Ok(took) => log::info!(
+                    "watchdog {} armed: it resets the machine in {took} s unless the new \
+                     system confirms the kexec",
+                    device.display()
+                ),
+                Err(e) if *on_error == OnError::Stop => {
+                    if let Err(u) = system.kexec_unload(false) {
+                        log::warn!("{}", unload_error(u, false));
+                    }
+                    return Err(Error::failure(format!(
+                        "cannot arm the watchdog {}: {e}; the kexec kernel is unloaded and the \
+                         reboot goes through the firmware",
+                        device.display()
+                    )));
+                }
+                Err(e) => log::warn!(
+                    "cannot arm the watchdog {}: {e}; kexecing without the guard",
+                    device.display()
+                ),
+            },
+            Step::DisarmWatchdog { device, on_error } => {
+                let result = system.watchdog_disarm(&root.host(device)).map_err(|e| {
+                    Error::failure(format!(
+                        "cannot disarm the watchdog {}: {e}; it resets the machine unless \
+                         something pings it",
+                        device.display()
+                    ))
+                });
+                handle(result, *on_error)?;
+            }
         }
     }
     Ok(outcome)
@@ -265,12 +332,13 @@ pub fn execute(
 fn update_grubenv(
     ctx: &Ctx,
     path: &Path,
-    set: &BTreeMap<String, String>,
+    writes: &[(String, Option<String>)],
     system: &dyn System,
 ) -> Result<()> {
     let host = ctx.root.host(path);
     let block = std::fs::read(&host).map_err(|e| Error::io(path, &e))?;
-    let new = grubenv::update(&block, set).map_err(|m| Error::not_configured(m).in_file(path))?;
+    let new = grubenv::apply(&block, writes)
+        .map_err(|e| Error::not_configured(e.to_string()).in_file(path))?;
     if new == block {
         return Ok(());
     }

@@ -172,6 +172,7 @@ pub fn run(global: &GlobalArgs, command: &Command, system: &dyn System) -> i32 {
             let facts = Facts::read(ctx);
             let reboot = plan::reboot::reboot_program(|p| ctx.root.host(p).is_file());
             let plan = plan::reboot::cold_reboot(&facts, reboot, &command.reboot_args);
+            let plan = plan::guard::cancel_attempt(plan, &facts);
             let outcome = cli::show_and_act(ctx, out, "coldreboot", &plan, &facts, system)?;
             Ok(outcome.status.unwrap_or(0))
         },

@@ -71,7 +71,11 @@ fn extra(name: &str) -> Extra {
             files: &[
                 (
                     "/etc/default/kexec",
-                    "LOAD_KEXEC, KERNEL_IMAGE, INITRD, APPEND, USE_GRUB_CONFIG (shell syntax, read without being run).",
+                    "LOAD_KEXEC, KERNEL_IMAGE, INITRD, APPEND, USE_GRUB_CONFIG (shell syntax, read without being run); kexecctl's own KEXECCTL_WATCHDOG_TIMEOUT, KEXECCTL_WATCHDOG_REQUIRED and KEXECCTL_WATCHDOG_DEVICE (the kexec guard, see kexecctl(8)), which Debian's script ignores.",
+                ),
+                (
+                    "/var/lib/kexecctl/attempt.json",
+                    "With the kexec guard on: the attempt stop records with the load; its id goes on the new kernel's command line as kexecctl.attempt=ID.",
                 ),
                 (
                     "/etc/default/kexec.d/*",
@@ -247,6 +251,22 @@ fn extra(name: &str) -> Extra {
                     "/run/kexecctl/",
                     "Markers (cold-reboot, kexec-requested) and the record of the load (loaded.json).",
                 ),
+                (
+                    "/etc/default/kexec: KEXECCTL_WATCHDOG_TIMEOUT, KEXECCTL_WATCHDOG_REQUIRED, KEXECCTL_WATCHDOG_DEVICE",
+                    "The kexec guard (kexecctl's extension; Debian's scripts ignore these names). TIMEOUT: seconds the hardware watchdog gives the new kernel to come up and be confirmed before it resets the machine through the firmware (empty or 0: off). REQUIRED: yes (default) refuses a kexec the guard cannot protect, so the reboot goes through the firmware; no warns and kexecs. DEVICE: the watchdog (default /dev/watchdog0). kexecctl status shows whether the guard is ready and, if not, what to change (e.g. watchdog.stop_on_reboot=0 on the kernel command line).",
+                ),
+                (
+                    "/var/lib/kexecctl/attempt.json, /var/lib/kexecctl/quarantine.json",
+                    "The last guarded kexec attempt (pending, confirmed, failed, cleared) and the quarantined kernels: after a kexec that never confirmed, the next reboots go through the firmware until the kernel changes or kexecctl clear-quarantine.",
+                ),
+                (
+                    "/etc/systemd/system.conf, system.conf.d/*.conf",
+                    "systemd's RuntimeWatchdogSec=, RebootWatchdogSec=, KExecWatchdogSec= and WatchdogDevice=, read for the guard's pre-flight and hand-over.",
+                ),
+                (
+                    "kexecctl-confirm.service, /etc/init.d/kexecctl-confirm",
+                    "Run kexecctl confirm once the system is up (after multi-user.target).",
+                ),
             ],
             environment: &[CONFIG_ENV],
             examples: &[
@@ -255,6 +275,14 @@ fn extra(name: &str) -> Extra {
                     "What is loaded, and what the next reboot will do and why.",
                 ),
                 ("kexecctl load --dry-run --json", "The load plan as JSON."),
+                (
+                    "kexecctl status --json",
+                    "guard (is a kexec watchdog-guarded, and if not, the fix), last_boot (kexec or firmware, confirmed or not, a failed attempt) and quarantine, for an orchestrator.",
+                ),
+                (
+                    "kexecctl clear-quarantine",
+                    "After a failed kexec has been dealt with: let its kernel kexec again.",
+                ),
                 (
                     "kexecctl config",
                     "The variables of the legacy files, with the file and line of each.",

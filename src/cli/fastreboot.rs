@@ -11,11 +11,12 @@ use clap::{Args, Parser};
 use crate::cli::output::Output;
 use crate::cli::personality::Personality;
 use crate::cli::{self, Access, GlobalArgs};
+use crate::config::settings::KexecSettings;
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::facts::Facts;
 use crate::facts::files::FileTable;
-use crate::plan::{self, fastreboot::Request};
+use crate::plan::{self, Action, fastreboot::Request};
 use crate::system::System;
 
 const QUESTION: &str = "Do you want to perform a fast reboot (without hardware reboot) ? (y/n)";
@@ -104,6 +105,15 @@ fn fast_reboot(ctx: &Ctx, out: &Output, command: &Command, system: &dyn System) 
     let boot = cli::boot_choice(ctx, &facts, request.default_entry)?;
     let files = FileTable::stat(&ctx.root, plan::fastreboot::paths_to_look_at(&facts));
     let plan = plan::fastreboot::plan(&request, &facts, &boot, &files)?;
+    let settings = KexecSettings::read(&ctx.root)?;
+    let plan = cli::guarded_load(ctx, plan, &settings, &facts)?;
+    if plan.action == Action::Skip {
+        // Quarantined, or the guard refuses: an explicit request fails.
+        return Err(Error::failure(format!(
+            "not rebooting: {}",
+            plan.reason.as_deref().unwrap_or("")
+        )));
+    }
     // Checked before asking: a bad kernel fails without a question.
     let prepared = cli::show(ctx, out, "fastreboot", &plan, &facts)?;
     if !ctx.dry_run && !command.yes && !confirm(out)? {

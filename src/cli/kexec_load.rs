@@ -105,6 +105,7 @@ fn stop(ctx: &Ctx, out: &Output, system: &dyn System) -> Result<i32> {
     let wanted = plan::reboot::needs_boot_entry(&settings, &facts, &intent);
     let boot = cli::boot_choice(ctx, &facts, wanted)?;
     let plan = plan::reboot::load_for_reboot(&settings, &facts, &intent, &boot)?;
+    let plan = cli::guarded_load(ctx, plan, &settings, &facts)?;
     if plan.action == Action::Skip {
         log::info!(
             "not loading a kernel: {}",

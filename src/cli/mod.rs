@@ -22,11 +22,14 @@ use clap::{Args, Parser};
 
 use crate::act::{self, Outcome};
 use crate::boot;
+use crate::config::settings::{GuardSettings, KexecSettings};
 use crate::context::Ctx;
 use crate::error::{Error, ExitCode, Result};
-use crate::facts::Facts;
+use crate::facts::attempt::KernelId;
+use crate::facts::{Facts, InitSystem};
 use crate::loader::Prepared;
 use crate::plan::Plan;
+use crate::plan::guard::{self, Readiness};
 use crate::plan::reboot::BootChoice;
 use crate::root::Root;
 use crate::system::System;
@@ -232,6 +235,39 @@ pub fn boot_choice(ctx: &Ctx, facts: &Facts, wanted: bool) -> Result<BootChoice>
         Some(entry) => BootChoice::Entry(Box::new(entry)),
         None => BootChoice::NoGrubConfig,
     })
+}
+
+/// The kexec guard's settings and whether it is ready, from the facts.
+pub fn guard_readiness(
+    settings: &KexecSettings,
+    facts: &Facts,
+) -> Result<(GuardSettings, Readiness)> {
+    let g = settings.guard()?;
+    let version = match facts.init {
+        InitSystem::Systemd { version } => version,
+        InitSystem::Sysvinit { .. } => None,
+    };
+    let r = guard::readiness(&g, &facts.watchdog, facts.init.is_systemd(), version);
+    Ok((g, r))
+}
+
+/// A load for a reboot, through the kexec guard ([`guard::guard_load`]):
+/// the kernel's identity is looked at for the quarantine.
+pub fn guarded_load(
+    ctx: &Ctx,
+    plan: Plan,
+    settings: &KexecSettings,
+    facts: &Facts,
+) -> Result<Plan> {
+    if plan.load.is_none() {
+        return Ok(plan);
+    }
+    let (g, r) = guard_readiness(settings, facts)?;
+    let kernel = plan
+        .load
+        .as_ref()
+        .and_then(|l| KernelId::stat(&ctx.root, &l.kernel));
+    Ok(guard::guard_load(plan, &g, &r, facts, kernel))
 }
 
 /// Show: the plan in the output, its warnings, the checks a real run makes

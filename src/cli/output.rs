@@ -169,12 +169,16 @@ fn describe_step(step: &Step, plan: &Plan) -> String {
             _ => "load the kernel (kexec_file_load)".into(),
         },
         Step::WriteRecord { path } => format!("record the load in {}", path.display()),
-        Step::UpdateGrubenv { path, set } => format!(
-            "set {} in {}, as GRUB would booting the entry",
-            set.iter()
-                .map(|(k, v)| format!("{k}={v}"))
+        Step::UpdateGrubenv { path, writes } => format!(
+            "{} in {}, as GRUB would booting the entry",
+            writes
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("set {k}={v}"),
+                    None => format!("unset {k}"),
+                })
                 .collect::<Vec<_>>()
-                .join(" "),
+                .join(", "),
             path.display()
         ),
         Step::Sysctl { path, value } => format!("write {value} to {}", path.display()),
@@ -182,6 +186,32 @@ fn describe_step(step: &Step, plan: &Plan) -> String {
         Step::Sync => "sync file systems".into(),
         Step::RebootKexec => "reboot into the loaded kernel (kexec)".into(),
         Step::Run { program } => format!("run {}", program.display()),
+        Step::WriteAttempt { path, attempt, .. } => format!(
+            "record kexec attempt {} ({}) in {}",
+            attempt.id,
+            format!("{:?}", attempt.state).to_lowercase(),
+            path.display()
+        ),
+        Step::WriteQuarantine { path, kernels } => format!(
+            "quarantine {} in {}",
+            kernels
+                .iter()
+                .map(|k| k.kernel.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            path.display()
+        ),
+        Step::ArmWatchdog {
+            device,
+            timeout_sec,
+            ..
+        } => format!(
+            "arm the watchdog {}: reset in {timeout_sec} s unless the new system confirms",
+            device.display()
+        ),
+        Step::DisarmWatchdog { device, .. } => {
+            format!("disarm the watchdog {}", device.display())
+        }
     }
 }
 
@@ -212,9 +242,17 @@ pub fn describe(plan: &Plan) -> String {
                 }
             }
         }
-        (_, None) => {
-            if let Some(reason) = &plan.reason {
-                s.push_str(&format!("would act: {reason}\n"));
+        (action, None) => {
+            let what = match action {
+                Action::Unload => "would unload",
+                Action::Exec => "would reboot into the loaded kernel",
+                Action::ColdReboot => "would reboot through the firmware",
+                Action::Rebuild => "would rebuild the kdump initrd",
+                _ => "would act",
+            };
+            match &plan.reason {
+                Some(reason) => s.push_str(&format!("{what}: {reason}\n")),
+                None => s.push_str(&format!("{what}\n")),
             }
         }
     }

@@ -1,6 +1,8 @@
 //! What the running system says, read once into plain data: the kernel's
 //! command line and release, the machine id, the kexec and crash state,
-//! the init system, kexecctl's own markers and load record. Planners take
+//! the init system, kexecctl's own markers and load record, the hardware
+//! watchdogs and systemd's use of them ([`watchdog`], [`systemd`]), and the
+//! guarded kexec attempts ([`attempt`]). Planners take
 //! these values and nothing else from the system, so they are pure
 //! functions that tests feed with literals.
 //!
@@ -9,11 +11,14 @@
 //! entry ([`crate::boot`]), the reboot gate ([`init::reboot_intent`], which
 //! may ask systemd), and file tables for planners ([`files::FileTable`]).
 
+pub mod attempt;
 pub mod files;
 pub mod init;
 pub mod kdump;
 pub mod kexec;
 pub mod running;
+pub mod systemd;
+pub mod watchdog;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,9 +28,11 @@ use serde::{Deserialize, Serialize};
 use crate::context::Ctx;
 use crate::error::{IoResultExt, Result};
 use crate::root::Root;
+pub use attempt::AttemptFacts;
 pub use init::InitSystem;
 pub use kexec::KexecState;
 pub use running::BootImage;
+pub use watchdog::WatchdogFacts;
 
 pub const PROC_CMDLINE: &str = "/proc/cmdline";
 /// The running kernel's release, as `uname -r` prints it.
@@ -97,7 +104,22 @@ pub struct Facts {
     pub record: Option<LoadedRecord>,
     /// Whether the root is the running system (see [`Ctx::live`]).
     pub live: bool,
+    pub watchdog: WatchdogFacts,
+    pub attempts: AttemptFacts,
+    /// Who loaded the running kernel, from the x86 boot protocol's
+    /// `type_of_loader` (`/sys/kernel/boot_params/data`, byte 0x210): kexec
+    /// (both `kexec_file_load` and kexec-tools) writes 0xD0, a boot loader
+    /// its own id. `None` where the kernel does not say (other
+    /// architectures).
+    pub loader_type: Option<u8>,
 }
+
+/// The x86 boot protocol's id of kexec as a loader (`0xD` in the high
+/// nibble; Documentation/arch/x86/boot.rst).
+pub const LOADER_TYPE_KEXEC: u8 = 0xD;
+
+/// The running kernel's boot parameters (x86).
+pub const BOOT_PARAMS_PATH: &str = "/sys/kernel/boot_params/data";
 
 fn read_trimmed(root: &Root, path: &str) -> Result<String> {
     let text = fs::read_to_string(root.host(path)).at_path(Path::new(path))?;
@@ -113,9 +135,13 @@ impl Facts {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
         };
+        let cmdline = read_trimmed(root, PROC_CMDLINE);
+        let words = cmdline.as_deref().unwrap_or("");
         Facts {
             arch: std::env::consts::ARCH,
-            cmdline: read_trimmed(root, PROC_CMDLINE),
+            watchdog: WatchdogFacts::read(root, words),
+            attempts: AttemptFacts::read(root, words),
+            cmdline,
             release: read_trimmed(root, OSRELEASE_PATH).map(|s| s.trim().to_string()),
             machine_id: optional(MACHINE_ID_PATH),
             boot_id: optional(BOOT_ID_PATH),
@@ -127,7 +153,16 @@ impl Facts {
             markers: Markers::read(root),
             record: read_record(root),
             live: ctx.live,
+            loader_type: fs::read(root.host(BOOT_PARAMS_PATH))
+                .ok()
+                .and_then(|data| data.get(0x210).copied()),
         }
+    }
+
+    /// Whether the running kernel was booted by kexec, as far as the kernel
+    /// tells (x86); `None` when it does not say.
+    pub fn booted_by_kexec(&self) -> Option<bool> {
+        self.loader_type.map(|t| t >> 4 == LOADER_TYPE_KEXEC)
     }
 
     /// The running kernel's `BOOT_IMAGE=`, if its command line has one.

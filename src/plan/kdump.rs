@@ -532,6 +532,9 @@ mod tests {
             markers: Markers::default(),
             record: None,
             live: true,
+            watchdog: Default::default(),
+            attempts: Default::default(),
+            loader_type: None,
         }
     }
 

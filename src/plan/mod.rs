@@ -8,14 +8,15 @@
 //! carries it out through [`crate::system::System`].
 //!
 //! One planner per concern: [`reboot`] (kexec-load, kexecctl
-//! load/unload/exec/status, coldreboot), [`kdump`] (kdump-setup) and
-//! [`fastreboot`].
+//! load/unload/exec/status, coldreboot), [`kdump`] (kdump-setup),
+//! [`fastreboot`], and [`guard`] (the watchdog-guarded kexec: attempts,
+//! arming, confirmation, quarantine).
 
 pub mod fastreboot;
+pub mod guard;
 pub mod kdump;
 pub mod reboot;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -41,6 +42,14 @@ pub enum Action {
     FastReboot,
     /// Rebuild the kdump initrd.
     Rebuild,
+    /// Arm the watchdog for a kexec another program makes.
+    Arm,
+    /// Confirm the running boot's kexec attempt and hand the watchdog over.
+    Confirm,
+    /// Record a kexec attempt that never confirmed and quarantine its kernel.
+    Quarantine,
+    /// Let quarantined kernels be kexeced again.
+    ClearQuarantine,
 }
 
 /// The kernel a plan loads. Paths are as seen inside the root.
@@ -113,10 +122,12 @@ pub enum Step {
     Load,
     /// Record what was loaded, for `status`.
     WriteRecord { path: PathBuf },
-    /// Make grubenv's changes GRUB would make when booting the entry.
+    /// Make grubenv's changes GRUB would make when booting the entry, in
+    /// GRUB's order (where a new variable lands depends on it): a value is
+    /// set, `None` deletes.
     UpdateGrubenv {
         path: PathBuf,
-        set: BTreeMap<String, String>,
+        writes: Vec<(String, Option<String>)>,
     },
     /// Write a sysctl (`kernel.panic_on_oops`).
     Sysctl { path: PathBuf, value: String },
@@ -128,6 +139,28 @@ pub enum Step {
     RebootKexec,
     /// Run a program (reboot, systemctl kexec); its status ends the command.
     Run { program: Program },
+    /// Write the kexec attempt's record (persistent, on the root file
+    /// system). `Stop`: a failure unloads the kernel this plan loaded.
+    WriteAttempt {
+        path: PathBuf,
+        attempt: Box<crate::facts::attempt::Attempt>,
+        on_error: OnError,
+    },
+    /// Write the list of quarantined kernels.
+    WriteQuarantine {
+        path: PathBuf,
+        kernels: Vec<crate::facts::attempt::Quarantined>,
+    },
+    /// Arm the watchdog to reset the machine in `timeout_sec` (the last act
+    /// before the jump). `Stop`: a failure unloads the kexec kernel, so the
+    /// reboot goes through the firmware.
+    ArmWatchdog {
+        device: PathBuf,
+        timeout_sec: u32,
+        on_error: OnError,
+    },
+    /// Stop the watchdog (the hand-over in a confirmed boot).
+    DisarmWatchdog { device: PathBuf, on_error: OnError },
 }
 
 /// Details of a kdump plan.
@@ -187,8 +220,14 @@ impl Plan {
     /// Whether the plan runs a program or reboots (acts on the running
     /// system, not only on files and kernels).
     pub fn reboots(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s, Step::Run { .. } | Step::RebootKexec))
+        self.steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::Run { .. }
+                    | Step::RebootKexec
+                    | Step::ArmWatchdog { .. }
+                    | Step::DisarmWatchdog { .. }
+            )
+        })
     }
 }

@@ -3,7 +3,6 @@
 //! the next reboot will do (for `status`). Debian's semantics, with its
 //! defects fixed where the README says so.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -101,20 +100,35 @@ fn load_steps(load: &LoadPlan) -> Vec<Step> {
 fn grubenv_step(entry: Option<&BootEntry>) -> Option<Step> {
     let entry = entry?;
     let path = entry.grubenv.clone()?;
-    if entry.grubenv_writes.is_empty() {
+    if entry.grubenv_sequence.is_empty() {
         return None;
     }
     Some(Step::UpdateGrubenv {
         path,
-        set: entry
-            .grubenv_writes
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<BTreeMap<_, _>>(),
+        writes: entry.grubenv_sequence.clone(),
     })
 }
 
-fn load_plan(load: LoadPlan, warnings: Vec<String>) -> Plan {
+/// GRUB's own `save_env` would fail here (btrfs, LVM, RAID, a full block):
+/// kexecctl does not write either, and says what stays as it is.
+fn grubenv_warnings(entry: Option<&BootEntry>) -> Vec<String> {
+    entry
+        .map(|e| {
+            e.grubenv_refused
+                .iter()
+                .map(|(name, why)| {
+                    format!(
+                        "GRUB would not save {name} in grubenv here ({why}); kexecctl leaves it \
+                         as it is, as a firmware boot would"
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn load_plan(load: LoadPlan, mut warnings: Vec<String>) -> Plan {
+    warnings.extend(grubenv_warnings(load.entry.as_ref()));
     Plan {
         steps: load_steps(&load),
         load: Some(load),
@@ -278,7 +292,7 @@ pub fn cold_reboot(facts: &Facts, reboot: PathBuf, args: &[String]) -> Plan {
     program.env = vec![("SYSTEMCTL_SKIP_AUTO_KEXEC".into(), "1".into())];
     steps.push(Step::Run { program });
     Plan::new(Action::ColdReboot)
-        .with_reason("coldreboot: the next boot goes through the firmware")
+        .with_reason("coldreboot asks for it; neither kexecctl nor systemd will kexec")
         .with_steps(steps)
 }
 
@@ -392,6 +406,9 @@ mod tests {
             markers: Markers::default(),
             record: None,
             live: true,
+            watchdog: Default::default(),
+            attempts: Default::default(),
+            loader_type: None,
         }
     }
 

@@ -14,6 +14,8 @@
 //! * `KEXECCTL_TEST_KERNEL=DIR` makes loads and unloads update
 //!   `DIR/sys/kernel/kexec_loaded` and `kexec_crash_loaded`, as the kernel
 //!   would, so a later command sees the new state;
+//! * watchdog calls succeed when the device exists as a file (the test
+//!   tree's `dev/watchdog0`), and fail with ENOENT otherwise;
 //! * `KEXECCTL_TEST_EXEC_IN=DIR` runs a program's stand-in `DIR/PROGRAM`
 //!   when the tree has one (a fake mkdumprd that writes the initrd), with
 //!   `KEXECCTL_TEST_ROOT=DIR` in its environment;
@@ -83,6 +85,13 @@ pub enum Call {
     },
     CreateDir {
         path: String,
+    },
+    WatchdogArm {
+        device: String,
+        timeout: u32,
+    },
+    WatchdogDisarm {
+        device: String,
     },
 }
 
@@ -313,6 +322,30 @@ impl System for Recorder {
         // of the logged calls shows it.
         self.io_outcome("lock")?;
         super::linux::Linux.lock(path, wait)
+    }
+
+    fn watchdog_arm(&self, device: &Path, timeout_secs: u32) -> io::Result<u32> {
+        self.record(Call::WatchdogArm {
+            device: device.display().to_string(),
+            timeout: timeout_secs,
+        });
+        self.io_outcome("watchdog_arm")?;
+        // Like a driver, refuse a device that is not there.
+        if !device.exists() {
+            return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
+        }
+        Ok(timeout_secs)
+    }
+
+    fn watchdog_disarm(&self, device: &Path) -> io::Result<()> {
+        self.record(Call::WatchdogDisarm {
+            device: device.display().to_string(),
+        });
+        self.io_outcome("watchdog_disarm")?;
+        if !device.exists() {
+            return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
+        }
+        Ok(())
     }
 
     fn stands_in_for_root(&self) -> bool {

@@ -1,6 +1,7 @@
 //! The real [`System`]: system calls, programs and files of the running
 //! machine. The only module allowed `unsafe`: one raw `syscall(2)` for
-//! `kexec_file_load`, which neither libc nor nix wraps.
+//! `kexec_file_load`, which neither libc nor nix wraps, and the watchdog
+//! ioctls (linux/watchdog.h).
 
 #![allow(unsafe_code)]
 
@@ -49,6 +50,16 @@ const NR_KEXEC_FILE_LOAD: Option<libc::c_long> = None;
 const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Linux;
+
+// linux/watchdog.h; nix computes each architecture's request numbers.
+nix::ioctl_read!(wdioc_setoptions, b'W', 4, libc::c_int);
+nix::ioctl_read!(wdioc_keepalive, b'W', 5, libc::c_int);
+nix::ioctl_readwrite!(wdioc_settimeout, b'W', 6, libc::c_int);
+const WDIOS_DISABLECARD: libc::c_int = 0x0001;
+
+fn nix_io(e: Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
 
 fn kexec_file_load(
     kernel_fd: libc::c_int,
@@ -262,6 +273,43 @@ impl System for Linux {
                 }
                 Err((_, e)) => return Err(io::Error::from(e)),
             }
+        }
+    }
+
+    fn watchdog_arm(&self, device: &Path, timeout_secs: u32) -> io::Result<u32> {
+        // Opening starts the watchdog; closing without 'V' leaves it
+        // running (the kernel says "watchdog did not stop!": intended).
+        let file = OpenOptions::new().write(true).open(device)?;
+        let fd = file.as_raw_fd();
+        let mut timeout = libc::c_int::try_from(timeout_secs).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `fd` is open for the duration of the calls; each ioctl
+        // reads or writes one c_int through a valid pointer.
+        unsafe { wdioc_settimeout(fd, &mut timeout) }.map_err(nix_io)?;
+        let mut ignored: libc::c_int = 0;
+        // SAFETY: as above.
+        unsafe { wdioc_keepalive(fd, &mut ignored) }.map_err(nix_io)?;
+        drop(file);
+        Ok(u32::try_from(timeout).unwrap_or(timeout_secs))
+    }
+
+    fn watchdog_disarm(&self, device: &Path) -> io::Result<()> {
+        let mut file = OpenOptions::new().write(true).open(device)?;
+        let mut disable = WDIOS_DISABLECARD;
+        // SAFETY: `file` is open; the ioctl reads one c_int.
+        let stopped = unsafe { wdioc_setoptions(file.as_raw_fd(), &mut disable) };
+        // The magic close whatever the ioctl said: drivers without
+        // WDIOS_DISABLECARD stop on it.
+        let magic = file.write_all(b"V");
+        drop(file);
+        match stopped {
+            // A positive value is a driver's "still enabled" (i6300esb
+            // with its hardware lock set), passed through by the core.
+            Ok(n) if n > 0 => Err(io::Error::other(
+                "the driver could not stop it (the hardware is locked)",
+            )),
+            // ENOTTY/EINVAL: no such option; the magic close did it.
+            Ok(_) | Err(Errno::ENOTTY) | Err(Errno::EINVAL) => magic,
+            Err(e) => Err(nix_io(e)),
         }
     }
 

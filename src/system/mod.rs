@@ -1,8 +1,9 @@
 //! The machine, behind one trait: everything kexecctl does that changes the
 //! system or runs a program goes through [`System`] — kexec_file_load,
 //! unload, sync, the kexec reboot, running `reboot`/`systemctl`/`mkdumprd`/
-//! `/sbin/kexec`, asking systemd whether a reboot is queued, and writing
-//! markers, records, grubenv and sysctls.
+//! `/sbin/kexec`, asking systemd whether a reboot is queued, arming and
+//! disarming a hardware watchdog, and writing markers, records, grubenv
+//! and sysctls.
 //!
 //! `main` creates one implementation and passes it down: [`linux::Linux`]
 //! (the real thing, holding the crate's only `unsafe`) or, in test builds
@@ -150,6 +151,19 @@ pub trait System {
     /// serialises the commands that change the system, waiting at most
     /// `wait` (ETIMEDOUT after that: a stuck command cannot hold a shutdown).
     fn lock(&self, path: &Path, wait: Duration) -> io::Result<Lock>;
+
+    /// Arms the watchdog `device` (a host path) to reset the machine in
+    /// `timeout_secs` unless pinged: opens it (which starts it), sets the
+    /// timeout, pings once, and closes it without the magic character, so
+    /// it goes on counting down. Returns the timeout the driver took
+    /// (drivers round to what the hardware can do). Writes nothing to any
+    /// file system: it runs after they are read-only.
+    fn watchdog_arm(&self, device: &Path, timeout_secs: u32) -> io::Result<u32>;
+
+    /// Stops the watchdog `device`: `WDIOS_DISABLECARD`, then the magic
+    /// close (`V`). Fails when it cannot be stopped (nowayout, a hardware
+    /// lock) or another process holds it open.
+    fn watchdog_disarm(&self, device: &Path) -> io::Result<()>;
 
     /// The test builds' recording system stands in for a machine whose root
     /// is the tree given with `--root` (see [`crate::context::Ctx::live`]).

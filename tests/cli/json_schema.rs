@@ -262,3 +262,64 @@ fn test_kdump_commands_follow_the_schema() {
     let e = json(&host, "kdump-setup", &["start"]);
     assert_eq!(e["error"]["kind"], "not-configured");
 }
+
+#[test]
+fn test_guard_commands_follow_the_schema() {
+    use crate::watchdog::{boot, guarded_host};
+    let host = guarded_host("KEXECCTL_WATCHDOG_TIMEOUT=60\n", "0");
+    let status = json(&host, "kexecctl", &["status"]);
+    assert_eq!(status["guard"]["ready"], true);
+    assert_eq!(status["last_boot"]["via"], "firmware");
+    json(&host, "kexec-load", &["stop", "--dry-run"]);
+    let stop = json(&host, "kexec-load", &["stop"]);
+    assert_eq!(stop["steps"][2]["step"], "write-attempt");
+    let exec = json(&host, "kexecctl", &["exec", "--dry-run"]);
+    assert_eq!(exec["steps"][1]["step"], "arm-watchdog");
+    json(&host, "kexecctl", &["arm", "--dry-run"]);
+    assert_eq!(json(&host, "kexecctl", &["arm"])["action"], "arm");
+    // The kexec'd boot confirms.
+    let cmdline = stop["load"]["cmdline"].as_str().unwrap().to_string();
+    boot(&host, "boot-2", &cmdline);
+    host.write("/sys/kernel/kexec_loaded", "0\n");
+    json(&host, "kexecctl", &["status"]);
+    let confirm = json(&host, "kexecctl", &["confirm"]);
+    assert_eq!(confirm["action"], "confirm");
+    assert_eq!(
+        json(&host, "kexecctl", &["status"])["last_boot"]["confirmed"],
+        true
+    );
+    // Another attempt that never confirms: quarantine, then cleared.
+    json(&host, "kexec-load", &["stop"]);
+    boot(&host, "boot-3", "root=/dev/vda1 ro");
+    host.write("/sys/kernel/kexec_loaded", "0\n");
+    let status = json(&host, "kexecctl", &["status"]);
+    assert!(status["last_boot"]["failed_attempt"].is_object());
+    assert_eq!(
+        json(&host, "kexecctl", &["confirm"])["action"],
+        "quarantine"
+    );
+    let status = json(&host, "kexecctl", &["status"]);
+    assert_eq!(status["quarantine"].as_array().unwrap().len(), 1);
+    assert_eq!(json(&host, "kexec-load", &["stop"])["action"], "skip");
+    json(&host, "kexecctl", &["clear-quarantine", "--dry-run"]);
+    assert_eq!(
+        json(&host, "kexecctl", &["clear-quarantine"])["action"],
+        "clear-quarantine"
+    );
+    // Not ready: problems and a fix; systemd's settings read.
+    let host = guarded_host("KEXECCTL_WATCHDOG_TIMEOUT=60\n", "-1");
+    host.write(
+        "/etc/systemd/system.conf.d/wd.conf",
+        "[Manager]\nRuntimeWatchdogSec=default\n",
+    );
+    let status = json(&host, "kexecctl", &["status"]);
+    assert_eq!(status["guard"]["ready"], false);
+    assert_eq!(
+        status["guard"]["systemd"]["runtime_watchdog_sec"],
+        "default"
+    );
+    assert!(status["guard"]["problems"][0]["fix"].is_string());
+    // A configuration that cannot be read: guard is null.
+    host.kexec_config("KEXECCTL_WATCHDOG_TIMEOUT=x\n");
+    assert_eq!(json(&host, "kexecctl", &["status"])["guard"], Value::Null);
+}

@@ -18,6 +18,8 @@ mod faults;
 mod fixtures;
 // fastreboot: running/default kernel, systemd and sysvinit, the dialogue.
 mod fastreboot;
+// GRUB itself (grub-emu 2.12) as the oracle of the entry GRUB would boot.
+mod grub_oracle;
 // Every command's --json output follows docs/json-schema.json.
 mod json_schema;
 // kdump-setup against kdump-utils' own prepare_cmdline (recorded answers).
@@ -38,3 +40,5 @@ mod reader_properties;
 mod shell_vs_dash;
 // Shared helpers: running the binary, the fixture Host.
 mod util;
+// The kexec guard: readiness, guarded loads, arm, confirm, quarantine.
+mod watchdog;

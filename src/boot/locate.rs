@@ -267,7 +267,7 @@ fn root_mount() -> Mount {
 }
 
 /// Files larger than this are not read as GRUB configuration.
-const MAX_READ: u64 = 16 << 20;
+const MAX_READ: u64 = super::MAX_GRUB_CFG;
 
 /// EFI variable telling which OS indications the firmware supports.
 const OS_INDICATIONS_SUPPORTED: &str =

@@ -10,7 +10,6 @@ pub mod grubenv;
 pub mod locate;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -87,12 +86,20 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
     }
 }
 
+/// The largest grub.cfg kexecctl evaluates: grub-mkconfig's with a hundred
+/// kernels is a few hundred KiB.
+pub const MAX_GRUB_CFG: u64 = 4 << 20;
+
 /// What GRUB boots by default, or `None` when there is no grub.cfg.
 pub fn grub_outcome(root: &Root, current_cmdline: &str) -> Result<Option<GrubOutcome>> {
     let Some(files) = locate::GrubFiles::find(root) else {
         return Ok(None);
     };
-    let text = fs::read_to_string(root.host(&files.cfg)).map_err(|e| Error::io(&files.cfg, &e))?;
+    let bytes = crate::config::read_bounded(&root.host(&files.cfg), &files.cfg, MAX_GRUB_CFG)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::not_configured("not UTF-8 text (while choosing GRUB's default entry)")
+            .in_file(&files.cfg)
+    })?;
     let vars = files.initial_vars(current_cmdline);
     let cfg_grub_path = files.grub_path(&files.cfg);
     let to_error = |e: grub::GrubError| {
@@ -203,6 +210,7 @@ pub fn grub_outcome(root: &Root, current_cmdline: &str) -> Result<Option<GrubOut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn tree(cfg: &str, env: Option<&[(&str, &str)]>, separate_boot: bool) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,6 @@
 //! (read with kdumpctl's defaults), Debian's `/etc/default/kdump-tools`, or
 //! only `/etc/kdump.conf` — and the rebuild policy of `/etc/kdump.conf`.
 
-use std::fs;
 use std::path::Path;
 
 use crate::config::{self, Config, LegacySet};
@@ -14,9 +13,12 @@ pub const KDUMP_CONF: &str = "/etc/kdump.conf";
 
 /// The kdump configuration of the system under `root`.
 pub fn read(root: &Root) -> Result<(Family, Config<'_>, RebuildPolicy)> {
-    let policy = match fs::read_to_string(root.host(KDUMP_CONF)) {
-        Ok(text) => kdump::parse_kdump_conf(Path::new(KDUMP_CONF), &text)?,
-        Err(_) => RebuildPolicy::default(),
+    let conf = root.host(KDUMP_CONF);
+    let policy = if conf.is_file() {
+        let bytes = config::read_bounded(&conf, Path::new(KDUMP_CONF), config::MAX_SHELL_FILE)?;
+        kdump::parse_kdump_conf(Path::new(KDUMP_CONF), &String::from_utf8_lossy(&bytes))?
+    } else {
+        RebuildPolicy::default()
     };
     if let Some(config) = config::read_set(root, LegacySet::RedHatKdump)? {
         return Ok((Family::RedHat, config, policy));

@@ -216,6 +216,32 @@ impl Config<'_> {
 /// Sources `files` (paths inside `root`, or host paths when `on_host`) in
 /// order into one shell started with `env`, with the set's defaults before
 /// and fall-backs after, in the set's dialect (dash without a set).
+/// The largest shell fragment kexecctl reads. Real ones are a few hundred
+/// bytes; a bigger file is something written over the configuration (a
+/// log, an image), and reading it whole would cost memory on the shutdown
+/// path.
+pub const MAX_SHELL_FILE: u64 = 1 << 20;
+
+/// Reads a configuration file (`host`, named `shown` in messages) of at
+/// most `limit` bytes, or says it is too large (exit 6) without reading
+/// more than `limit + 1` bytes of it.
+pub fn read_bounded(host: &Path, shown: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = fs::File::open(host).map_err(|e| Error::io(shown, &e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(shown, &e))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::not_configured(format!(
+            "larger than kexecctl reads ({} KiB at most): not a configuration file",
+            limit >> 10
+        ))
+        .in_file(shown));
+    }
+    Ok(bytes)
+}
+
 pub fn read_files<'a>(
     root: &'a Root,
     files: &[PathBuf],
@@ -237,9 +263,8 @@ pub fn read_files<'a>(
             root.host(file)
         };
         // A file named on purpose that is missing is missing configuration.
-        let text = fs::read(&host).map_err(|e| {
-            let err = Error::io(file, &e);
-            if e.kind() == std::io::ErrorKind::NotFound {
+        let text = read_bounded(&host, file, MAX_SHELL_FILE).map_err(|err| {
+            if err.code == crate::error::ExitCode::NotInstalled {
                 Error::not_configured(err.message.clone()).in_file(file)
             } else {
                 err

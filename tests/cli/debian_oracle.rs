@@ -44,6 +44,12 @@ fn debian_script() -> &'static Path {
         require_program("unshare", "util-linux");
         require_program("chroot", "coreutils");
         require_program("dpkg-deb", "dpkg");
+        // The chroot borrows the host's /usr and links /bin, /lib to it.
+        assert!(
+            Path::new("/usr/bin/sh").exists() && Path::new("/usr/bin/awk").exists(),
+            "the Debian oracle test needs a merged-/usr host with /usr/bin/sh and /usr/bin/awk \
+             (Debian 12 and later; install usrmerge on an older system)"
+        );
         let dir = cache_dir().join("debian-oracle");
         let script = dir.join("unpacked/etc/init.d/kexec-load");
         if !script.is_file() {
@@ -80,7 +86,11 @@ fn debian_script() -> &'static Path {
         }
         let md5 = Command::new("md5sum").arg(&script).output().unwrap();
         if !String::from_utf8_lossy(&md5.stdout).starts_with(BOOKWORM_MD5) {
-            eprintln!("warning: {} is not bookworm's kexec-load", script.display());
+            eprintln!(
+                "warning: {} is not bookworm's kexec-load (kexec-tools 1:2.0.25-3+deb12u3): \
+                 this host's apt gave another version; the expectations were checked against bookworm's",
+                script.display()
+            );
         }
         script
     })

@@ -204,3 +204,65 @@ fn test_sigterm_in_the_middle_of_a_load_leaves_a_whole_state() {
     let record: Value = serde_json::from_str(&host.read("/run/kexecctl/loaded.json")).unwrap();
     assert_eq!(record["kernel"], "/boot/vmlinuz-6.1.0-27-amd64");
 }
+
+/// Runs `cmd` with its address space limited to `mib` MiB (util-linux's
+/// prlimit): an allocation beyond it aborts the program, so a run that
+/// succeeds stayed within the bound.
+fn within_address_space(cmd: &Command, mib: u64) -> Command {
+    crate::util::require_program("prlimit", "util-linux");
+    let mut wrapped = Command::new("prlimit");
+    wrapped
+        .arg(format!("--as={}", mib << 20))
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    wrapped
+}
+
+#[test]
+fn test_a_100_mb_configuration_file_is_refused_with_bounded_memory() {
+    // A log or an image written over a configuration file: refused with
+    // its name, exit 6, after reading at most the limit — never read whole
+    // (the shell reader needed 1.2 GiB for 100 MB before the limit).
+    const HUNDRED_MB: u64 = 100 * 1000 * 1000;
+    for (file, config) in [
+        ("/etc/default/kexec", None),
+        ("/etc/default/kexec.d/99-big", Some("LOAD_KEXEC=true\n")),
+        (
+            "/boot/grub/grub.cfg",
+            Some("LOAD_KEXEC=true\nUSE_GRUB_CONFIG=true\n"),
+        ),
+    ] {
+        let host = Host::debian12();
+        if let Some(text) = config {
+            host.kexec_config(text);
+        }
+        let path = host.path(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut big = String::from("LOAD_KEXEC=true\n");
+        while big.len() < 1 << 20 {
+            big.push_str("# padding padding padding padding padding padding\n");
+        }
+        let mut bytes = big.into_bytes();
+        bytes.resize(HUNDRED_MB as usize, b'\n');
+        fs::write(&path, &bytes).unwrap();
+        let out = run(&mut within_address_space(
+            &host.cmd("kexec-load", &["stop"]),
+            64,
+        ));
+        assert_eq!(out.code, 6, "{file}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("{file}: larger than kexecctl reads")),
+            "{file}: {}",
+            out.stderr
+        );
+        assert!(host.calls().is_empty(), "{file}: {:?}", host.calls());
+    }
+}

@@ -412,6 +412,13 @@ mod tests {
         );
         assert!(error("A='x\n").starts_with("/etc/default/kexec:1:3: unterminated single quote"));
         assert!(error("A=\"x\n").contains("1:3: unterminated double quote"));
+        // Reported where the shell sees it, with the line to fix.
+        assert_eq!(
+            error("# don't\nA=\"true\nB=\"x\"\nC=''\n"),
+            "/etc/default/kexec:3:5: unterminated double quote (line 2 has an unbalanced `\"`: the \
+             quotes pair up wrongly from there)"
+        );
+        assert!(error("A='x\nB='y'\n").contains("(line 1 has an unbalanced `'`"));
         assert!(error("if true; then A=1; fi").contains("1:1: the compound command `if`"));
         assert!(error("A=1 make").contains("1:1: an assignment before the command `make`"));
         assert!(error("A=$((1+2))").contains("arithmetic"));

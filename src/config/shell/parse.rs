@@ -177,6 +177,38 @@ impl<'p> Parser<'p> {
         config_error(self.path, line, column, message)
     }
 
+    /// An unterminated quote, reported where the shell sees it (the last
+    /// one, once the quotes have paired up). The mistake is usually
+    /// earlier: a line with an odd number of that quote, which the admin
+    /// is told about.
+    fn unterminated(&self, open: Pos, what: &str, quote: char) -> Error {
+        let (line, _) = self.lines.position(open);
+        let text: String = self.chars.iter().collect();
+        let odd_line = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim_start().starts_with('#'))
+            .find(|(_, l)| {
+                let mut count = 0;
+                let mut escaped = false;
+                for c in l.chars() {
+                    if c == quote && !escaped {
+                        count += 1;
+                    }
+                    escaped = quote == '"' && c == '\\' && !escaped;
+                }
+                count % 2 == 1
+            })
+            .map(|(i, _)| i + 1);
+        match odd_line {
+            Some(odd) if odd < line => self.error_at(
+                open,
+                format!("{what} (line {odd} has an unbalanced `{quote}`: the quotes pair up wrongly from there)"),
+            ),
+            _ => self.error_at(open, what),
+        }
+    }
+
     fn unsupported(&self, pos: Pos, what: &str) -> Error {
         self.error_at(
             pos,
@@ -652,7 +684,7 @@ impl<'p> Parser<'p> {
         // No continuation processing inside single quotes.
         loop {
             match self.chars.get(self.pos) {
-                None => return Err(self.error_at(open, "unterminated single quote")),
+                None => return Err(self.unterminated(open, "unterminated single quote", '\'')),
                 Some('\'') => {
                     self.pos += 1;
                     return Ok(s);
@@ -801,7 +833,7 @@ impl<'p> Parser<'p> {
         loop {
             match (self.peek(), end) {
                 (None, QuotedEnd::Quote { .. }) => {
-                    return Err(self.error_at(open, "unterminated double quote"));
+                    return Err(self.unterminated(open, "unterminated double quote", '"'));
                 }
                 (None, QuotedEnd::Brace) => return Err(self.error_at(open, "unterminated `${`")),
                 (Some('"'), QuotedEnd::Quote { .. }) => {

@@ -37,10 +37,11 @@ pub fn chroot_dir(ctx: &Ctx) -> Option<std::path::PathBuf> {
     (!ctx.live).then(|| ctx.root.dir().to_path_buf())
 }
 
-/// Refuses a plan that would reboot or run the init system's programs for
-/// a tree that is not the running system.
+/// Refuses a plan that would load or unload a kernel, reboot or run the
+/// init system's programs for a tree that is not the running system: the
+/// kernel that would be changed is this machine's, not the tree's.
 pub fn check_live(ctx: &Ctx, plan: &Plan, what: &str) -> Result<()> {
-    if plan.reboots() && !ctx.live && !ctx.dry_run {
+    if plan.acts_on_running_system() && !ctx.live && !ctx.dry_run {
         return Err(Error::usage(format!(
             "{what} acts on the running system, and {} (--root) is not it: only --dry-run can \
              show what it would do there",

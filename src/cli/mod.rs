@@ -41,8 +41,8 @@ use personality::{Dispatch, Personality};
 pub struct GlobalArgs {
     /// Resolve every system path (etc/, boot/, proc/, sys/, run/, var/)
     /// beneath DIR, symlinks included: for chroots, images and tests.
-    /// Programs of DIR run only chrooted into it; commands that reboot need
-    /// the running system (/).
+    /// Programs of DIR run only chrooted into it; commands that load, unload
+    /// or reboot change this machine and need the running system (/).
     #[arg(long, value_name = "DIR", default_value = "/", global = true)]
     pub root: PathBuf,
 

@@ -217,6 +217,17 @@ impl Plan {
         self
     }
 
+    /// Whether the plan acts on the running system — the running kernel
+    /// (a load or unload), its watchdog, a program that reboots — rather
+    /// than only on files under the root.
+    pub fn acts_on_running_system(&self) -> bool {
+        self.reboots()
+            || self
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::Load | Step::Unload { .. }))
+    }
+
     /// Whether the plan runs a program or reboots (acts on the running
     /// system, not only on files and kernels).
     pub fn reboots(&self) -> bool {

@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::os::fd::AsFd;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
@@ -382,4 +382,50 @@ fn test_status_json() {
         status["next_reboot"]["kernel"],
         "/boot/vmlinuz-6.1.0-27-amd64"
     );
+}
+
+#[test]
+fn test_a_root_tree_never_loads_into_this_machine() {
+    // The running kernel is this machine's, not the tree's: a load, an
+    // unload or kdump-setup's load for a --root tree is refused before any
+    // system call (CAP_SYS_BOOT is dropped besides, so a regression could
+    // not load anything here either).
+    crate::util::require_program("setpriv", "util-linux");
+    let host = Host::debian12();
+    host.sysvinit_runlevel_6();
+    let unprivileged = |cmd: Command| {
+        let mut wrapped = Command::new("setpriv");
+        wrapped
+            .args(["--bounding-set=-sys_boot", "--inh-caps=-sys_boot", "--"])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (name, value) in cmd.get_envs() {
+            if let Some(value) = value {
+                wrapped.env(name, value);
+            }
+        }
+        wrapped
+    };
+    for (personality, args) in [
+        ("kexecctl", &["load", "--force"][..]),
+        ("kexecctl", &["unload"][..]),
+        ("kexec-load", &["stop"][..]),
+    ] {
+        let out = run(&mut unprivileged(host.cmd_real(personality, args)));
+        assert_eq!(out.code, 2, "{personality} {args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("acts on the running system")
+                && out.stderr.contains("only --dry-run"),
+            "{personality} {args:?}: {}",
+            out.stderr
+        );
+    }
+    let rhel = Host::fixture("rhel-9");
+    let out = run(&mut unprivileged(rhel.cmd_real("kdump-setup", &["start"])));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("only --dry-run"), "{}", out.stderr);
+    // A dry run shows the plan.
+    let out = run(&mut host.cmd_real("kexecctl", &["load", "--force", "--dry-run"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("would load"), "{}", out.stdout);
 }

@@ -122,7 +122,9 @@ pub const LOADER_TYPE_KEXEC: u8 = 0xD;
 pub const BOOT_PARAMS_PATH: &str = "/sys/kernel/boot_params/data";
 
 fn read_trimmed(root: &Root, path: &str) -> Result<String> {
-    let text = fs::read_to_string(root.host(path)).at_path(Path::new(path))?;
+    let bytes = crate::root::read_regular_file(&root.host(path)).at_path(Path::new(path))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| crate::error::Error::failure("not UTF-8 text").in_file(Path::new(path)))?;
     Ok(text.trim_end_matches('\n').to_string())
 }
 

@@ -218,12 +218,12 @@ impl Root {
 /// configuration file, a kernel or `/proc/cmdline` is expected would
 /// otherwise block the shutdown for ever. On a regular file the flag
 /// changes nothing.
-pub fn open_regular_file(host: &Path) -> io::Result<fs::File> {
+pub fn open_regular_file(host: impl AsRef<Path>) -> io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(host)?;
+        .open(host.as_ref())?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::new(
@@ -235,11 +235,17 @@ pub fn open_regular_file(host: &Path) -> io::Result<fs::File> {
 }
 
 /// Reads a whole regular file (see [`open_regular_file`]).
-pub fn read_regular_file(host: &Path) -> io::Result<Vec<u8>> {
+pub fn read_regular_file(host: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
     open_regular_file(host)?.read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// Reads a whole regular file as UTF-8 text (see [`open_regular_file`]).
+pub fn read_regular_text(host: impl AsRef<Path>) -> io::Result<String> {
+    String::from_utf8(read_regular_file(host)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 /// What a file that is not a regular file is, for messages.

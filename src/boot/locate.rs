@@ -59,7 +59,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
 /// table is read as bytes and such names decoded lossily — they never name
 /// /boot or /.
 pub fn read_mountinfo(root: &Root) -> Option<String> {
-    let bytes = crate::root::read_regular_file(&root.host(MOUNTINFO_PATH)).ok()?;
+    let bytes = crate::root::read_regular_file(root.host(MOUNTINFO_PATH)).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -153,7 +153,10 @@ impl LegacySet {
         let main = root
             .resolve(self.main_file())
             .at_path(Path::new(self.main_file()))?;
-        if main.host.is_file() {
+        // Present but not a regular file (a FIFO, a directory): read, so that
+        // it is refused with its name rather than taken for absent, which
+        // would silently load with the defaults.
+        if fs::metadata(&main.host).is_ok() {
             files.push(PathBuf::from(self.main_file()));
         }
         if let Some(dir) = self.snippet_dir() {

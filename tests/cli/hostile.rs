@@ -572,14 +572,40 @@ fn test_a_fifo_where_a_file_is_expected_never_hangs() {
         out.stderr
     );
     assert!(calls(&host).is_empty(), "{:?}", host.calls());
-    // kdump's files.
-    for file in ["/etc/sysconfig/kdump", "/etc/kdump.conf", BLS_NEWEST] {
-        let host = Host::fixture("rhel-9");
+    // The main configuration files: refused, never taken for absent
+    // (that would load with the defaults: for kdump, another command line).
+    for (fixture, file, personality, args) in [
+        (
+            "debian-12",
+            "/etc/default/kexec",
+            "kexec-load",
+            &["stop"][..],
+        ),
+        ("rhel-9", "/etc/sysconfig/kdump", "kdump-setup", &["start"]),
+    ] {
+        let host = Host::fixture(fixture);
         fs::remove_file(host.path(file)).unwrap();
         nix::unistd::mkfifo(&host.path(file), nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let out = bounded(&host.cmd("kdump-setup", &["--dry-run", "start"]), 20, 512);
-        assert!(out.code == 0 || out.code == 6, "{file}: {}", out.stderr);
+        let out = bounded(&host.cmd(personality, args), 20, 512);
+        assert_eq!(out.code, 6, "{file}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("{file}: not a regular file but a FIFO")),
+            "{file}: {}",
+            out.stderr
+        );
+        assert!(calls(&host).is_empty(), "{file}: {:?}", host.calls());
     }
+    // kdump.conf is mkdumprd's file, which kdumpctl tests with `-f`: a
+    // FIFO is no kdump.conf, the rebuild policy is the default (the FIFO
+    // is newer than the initrd, so mkdumprd is asked to rebuild it, as
+    // kdumpctl would).
+    let host = Host::fixture("rhel-9");
+    fs::remove_file(host.path("/etc/kdump.conf")).unwrap();
+    nix::unistd::mkfifo(&host.path("/etc/kdump.conf"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let out = bounded(&host.cmd("kdump-setup", &["start"]), 20, 512);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(calls(&host).last().unwrap(), "file_load");
 }
 
 // ---------------------------------------------------------------------------

@@ -148,6 +148,9 @@ pub fn execute(
     let mut outcome = Outcome::default();
     let mut prepared = prepared;
     let mut loaded_crash = None;
+    // The load record this run wrote: an undone load takes it away too,
+    // or `status` would describe a kernel that is not loaded.
+    let mut recorded: Option<&Path> = None;
     for step in &plan.steps {
         match step {
             Step::RemoveFiles { paths, on_error } => {
@@ -206,6 +209,9 @@ pub fn execute(
                 let result = system.replace_file(&root.host(path), &text).map_err(|e| {
                     Error::io(path, &e).with_message(|m| format!("cannot record the load: {m}"))
                 });
+                if result.is_ok() {
+                    recorded = Some(path);
+                }
                 handle(result, OnError::Warn)?;
             }
             Step::UpdateGrubenv { path, writes } => {
@@ -213,11 +219,7 @@ pub fn execute(
                     // A kexec without grubenv's update would boot the
                     // one-shot entry again and again: go through the
                     // firmware instead, where GRUB updates it itself.
-                    if let Some(crash) = loaded_crash {
-                        if let Err(u) = system.kexec_unload(crash) {
-                            log::warn!("{}", unload_error(u, crash));
-                        }
-                    }
+                    undo_load(ctx, system, loaded_crash, recorded);
                     return Err(e.with_message(|m| {
                         format!("{m}; the kernel is not left loaded, so the reboot goes through the firmware and GRUB")
                     }));
@@ -299,9 +301,7 @@ pub fn execute(
                     device.display()
                 ),
                 Err(e) if *on_error == OnError::Stop => {
-                    if let Err(u) = system.kexec_unload(false) {
-                        log::warn!("{}", unload_error(u, false));
-                    }
+                    undo_load(ctx, system, Some(loaded_crash.unwrap_or(false)), recorded);
                     return Err(Error::failure(format!(
                         "cannot arm the watchdog {}: {e}; the kexec kernel is unloaded and the \
                          reboot goes through the firmware",
@@ -326,6 +326,21 @@ pub fn execute(
         }
     }
     Ok(outcome)
+}
+
+/// Unloads what this run loaded (`loaded_crash`: whether it was the crash
+/// kernel) and removes the record it wrote of it.
+fn undo_load(ctx: &Ctx, system: &dyn System, loaded_crash: Option<bool>, recorded: Option<&Path>) {
+    if let Some(crash) = loaded_crash {
+        if let Err(u) = system.kexec_unload(crash) {
+            log::warn!("{}", unload_error(u, crash));
+        }
+    }
+    if let Some(path) = recorded {
+        if let Err(e) = system.remove_file(&ctx.root.host(path)) {
+            log::warn!("{}: cannot remove the load record: {e}", path.display());
+        }
+    }
 }
 
 /// Writes grubenv's changes GRUB would have made booting the entry: the

@@ -17,7 +17,7 @@ use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -87,12 +87,23 @@ fn open_regular(root: &Root, path: &Path, what: &str) -> Result<(File, PathBuf)>
     } else {
         what.to_string()
     };
-    let file = File::open(&resolved.host)
+    // Not waiting on the open: a FIFO in /boot must not hang the shutdown.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(&resolved.host)
         .map_err(|e| Error::io(path, &e).with_message(|m| format!("{what}: {m}")))?;
     let meta = file.metadata().at_path(path)?;
     if !meta.is_file() {
         return Err(Error::not_installed(format!("{what} is not a regular file")).in_file(path));
     }
+    // A regular file: reads never wait; the flag goes before the kernel
+    // gets the file.
+    nix::fcntl::fcntl(
+        &file,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+    )
+    .map_err(|e| Error::io(path, &std::io::Error::from(e)))?;
     if meta.len() == 0 {
         return Err(Error::not_installed(format!("{what} is empty")).in_file(path));
     }

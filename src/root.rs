@@ -242,6 +242,60 @@ impl Root {
     }
 }
 
+/// Opens a host path for reading only if it is a regular file. The open
+/// does not wait (`O_NONBLOCK`): a FIFO, a terminal or a socket put where a
+/// configuration file, a kernel or `/proc/cmdline` is expected would
+/// otherwise block the shutdown for ever. On a regular file the flag
+/// changes nothing.
+pub fn open_regular_file(host: impl AsRef<Path>) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(host.as_ref())?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file but {}", file_kind(&meta)),
+        ));
+    }
+    Ok(file)
+}
+
+/// Reads a whole regular file (see [`open_regular_file`]).
+pub fn read_regular_file(host: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_regular_file(host)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads a whole regular file as UTF-8 text (see [`open_regular_file`]).
+pub fn read_regular_text(host: impl AsRef<Path>) -> io::Result<String> {
+    String::from_utf8(read_regular_file(host)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// What a file that is not a regular file is, for messages.
+pub fn file_kind(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else {
+        "not a file"
+    }
+}
+
 fn components_reversed(path: &Path) -> Vec<OsString> {
     let mut parts: Vec<OsString> = path
         .components()

@@ -53,6 +53,16 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
         .collect()
 }
 
+/// The mount table under the root, `None` when there is none. Mount
+/// points are bytes, not text (the kernel escapes only blanks, newlines and
+/// backslashes): one that is not UTF-8 must not hide the table, so the
+/// table is read as bytes and such names decoded lossily — they never name
+/// /boot or /.
+pub fn read_mountinfo(root: &Root) -> Option<String> {
+    let bytes = crate::root::read_regular_file(root.host(MOUNTINFO_PATH)).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::new();
@@ -100,7 +110,7 @@ impl<'r> GrubFiles<'r> {
             .iter()
             .map(PathBuf::from)
             .find(|p| root.host(p).is_file())?;
-        let mountinfo = fs::read_to_string(root.host(MOUNTINFO_PATH)).ok();
+        let mountinfo = read_mountinfo(root);
         let (partition, partition_source) = match mountinfo {
             Some(text) => {
                 let mounts = parse_mountinfo(&text);
@@ -290,7 +300,7 @@ impl GrubFiles<'_> {
         if !self.root.host(&path).is_file() {
             return Some(format!("{} does not exist", path.display()));
         }
-        let mountinfo = fs::read_to_string(self.root.host(MOUNTINFO_PATH)).ok()?;
+        let mountinfo = read_mountinfo(self.root)?;
         let mounts = parse_mountinfo(&mountinfo);
         let mount = mount_of(&mounts, &path)?;
         if !GRUB_WRITABLE_FS.contains(&mount.fstype.as_str()) {
@@ -326,7 +336,7 @@ impl GrubHost for GrubFiles<'_> {
         if !meta.is_file() || meta.len() > MAX_READ {
             return None;
         }
-        fs::read(path).ok()
+        crate::root::read_regular_file(&path).ok()
     }
 
     fn stat(&self, grub_path: &str) -> Option<FileStat> {
@@ -388,7 +398,25 @@ pub fn read_bls_dir(root: &Root, dir: &Path) -> Vec<BlsEntry> {
             if id.is_empty() || name.starts_with('.') {
                 return None;
             }
-            let text = fs::read_to_string(e.path()).ok()?;
+            // Through the root: an entry that is a link to `/etc/passwd`
+            // names the tree's file, never the host's.
+            let path = dir.join(&name);
+            let host = root.host(&path);
+            if fs::metadata(&host).ok()?.len() > MAX_READ {
+                log::warn!("{}: too large for a boot entry; ignored", path.display());
+                return None;
+            }
+            let bytes = crate::root::read_regular_file(&host).ok()?;
+            // GRUB reads bytes; a byte that is not UTF-8 (a Latin-1 title)
+            // is read as U+FFFD, with a warning, rather than dropping the
+            // entry and booting another kernel.
+            let text = String::from_utf8(bytes).unwrap_or_else(|e| {
+                log::warn!(
+                    "{}: not UTF-8 text; its invalid bytes are read as U+FFFD",
+                    path.display()
+                );
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            });
             bls::parse_entry(id, &text)
         })
         .collect();

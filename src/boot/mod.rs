@@ -96,9 +96,18 @@ pub fn grub_outcome(root: &Root, current_cmdline: &str) -> Result<Option<GrubOut
         return Ok(None);
     };
     let bytes = crate::config::read_bounded(&root.host(&files.cfg), &files.cfg, MAX_GRUB_CFG)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..bad];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = bad
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
         Error::not_configured("not UTF-8 text (while choosing GRUB's default entry)")
-            .in_file(&files.cfg)
+            .at(&files.cfg, line, column)
     })?;
     let vars = files.initial_vars(current_cmdline);
     let cfg_grub_path = files.grub_path(&files.cfg);

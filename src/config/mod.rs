@@ -153,7 +153,10 @@ impl LegacySet {
         let main = root
             .resolve(self.main_file())
             .at_path(Path::new(self.main_file()))?;
-        if main.host.is_file() {
+        // Present but not a regular file (a FIFO, a directory): read, so that
+        // it is refused with its name rather than taken for absent, which
+        // would silently load with the defaults.
+        if fs::metadata(&main.host).is_ok() {
             files.push(PathBuf::from(self.main_file()));
         }
         if let Some(dir) = self.snippet_dir() {
@@ -227,7 +230,15 @@ pub const MAX_SHELL_FILE: u64 = 1 << 20;
 /// more than `limit + 1` bytes of it.
 pub fn read_bounded(host: &Path, shown: &Path, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read;
-    let file = fs::File::open(host).map_err(|e| Error::io(shown, &e))?;
+    let file = crate::root::open_regular_file(host).map_err(|e| {
+        let err = Error::io(shown, &e);
+        // A FIFO or device where a configuration file should be.
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            Error::not_configured(err.message).in_file(shown)
+        } else {
+            err
+        }
+    })?;
     let mut bytes = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut bytes)

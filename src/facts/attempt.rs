@@ -141,7 +141,7 @@ pub struct AttemptFacts {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(root: &Root, path: &str) -> Result<Option<T>, String> {
-    match fs::read(root.host(path)) {
+    match crate::root::read_regular_file(root.host(path)) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| format!("{path}: {e}")),
@@ -188,7 +188,7 @@ impl AttemptFacts {
             .map_or(0, |d| d.as_secs() as i64);
         // 16 hex digits of the kernel's random UUID; the clock when there
         // is no procfs (a tree given with --root).
-        let fresh_id = fs::read_to_string(root.host(RANDOM_UUID))
+        let fresh_id = crate::root::read_regular_text(root.host(RANDOM_UUID))
             .ok()
             .map(|u| {
                 u.trim()

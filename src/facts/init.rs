@@ -60,7 +60,7 @@ impl InitSystem {
             };
         }
         InitSystem::Sysvinit {
-            runlevel: fs::read(root.host(UTMP_PATH))
+            runlevel: crate::root::read_regular_file(root.host(UTMP_PATH))
                 .ok()
                 .and_then(|b| runlevel_from_utmp(&b)),
             has_runlevel_program: root.host(RUNLEVEL_PATH).is_file(),

@@ -41,12 +41,13 @@ impl CaptureFacts {
 /// Reads the capture facts for the kernel `versions` a plan may load, and
 /// the running kernel's `release`.
 pub fn read(root: &Root, versions: &[String], release: Option<&str>) -> CaptureFacts {
-    let text = |p: &str| fs::read_to_string(root.host(p)).unwrap_or_default();
+    let text = |p: &str| crate::root::read_regular_text(root.host(p)).unwrap_or_default();
     let mut watchdog_devices = Vec::new();
     if let Ok(entries) = fs::read_dir(root.host(WATCHDOG_CLASS)) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let modalias = fs::read_to_string(entry.path().join("device/modalias")).ok();
+            let modalias =
+                crate::root::read_regular_text(entry.path().join("device/modalias")).ok();
             watchdog_devices.push(WatchdogDevice { name, modalias });
         }
     }
@@ -60,12 +61,12 @@ pub fn read(root: &Root, versions: &[String], release: Option<&str>) -> CaptureF
             (v.clone(), parsed)
         })
         .collect();
-    let dmi = fs::read(root.host(DMI_TABLE)).unwrap_or_default();
+    let dmi = crate::root::read_regular_file(root.host(DMI_TABLE)).unwrap_or_default();
     CaptureFacts {
         watchdog_devices,
         aliases,
         aws_graviton: kdump::is_aws_graviton(&kdump::dmi_processor_names(&dmi)),
-        stub_image: fs::read(root.host(kdump::STUB_IMAGE_IDENTIFIER))
+        stub_image: crate::root::read_regular_file(root.host(kdump::STUB_IMAGE_IDENTIFIER))
             .ok()
             .map(|v| kdump::uki_from_stub_image_identifier(&v)),
         relocatable: release

@@ -3,7 +3,6 @@
 //! from sysfs and procfs under the root; a missing file means "unknown",
 //! which each caller treats conservatively.
 
-use std::fs;
 use std::path::Path;
 
 use serde::Serialize;
@@ -32,14 +31,17 @@ pub struct KexecState {
 fn read_first(root: &Root, paths: &[&str]) -> Option<String> {
     paths
         .iter()
-        .find_map(|p| fs::read_to_string(root.host(p)).ok())
+        .find_map(|p| crate::root::read_regular_text(root.host(p)).ok())
         .map(|s| s.trim().to_string())
 }
 
 fn efivar_byte(root: &Root, name: &str) -> Option<u8> {
     let path = format!("/sys/firmware/efi/efivars/{name}-8be4df61-93ca-11d2-aa0d-00e098032b8c");
     // 4 bytes of attributes, then the value.
-    fs::read(root.host(Path::new(&path))).ok()?.get(4).copied()
+    crate::root::read_regular_file(root.host(Path::new(&path)))
+        .ok()?
+        .get(4)
+        .copied()
 }
 
 /// Reads a 0/1 flag; Linux 6.19+ moves these under /sys/kernel/kexec/,
@@ -100,6 +102,7 @@ impl KexecState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn test_reads_sysfs_under_root() {

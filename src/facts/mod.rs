@@ -20,7 +20,6 @@ pub mod running;
 pub mod systemd;
 pub mod watchdog;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -122,7 +121,9 @@ pub const LOADER_TYPE_KEXEC: u8 = 0xD;
 pub const BOOT_PARAMS_PATH: &str = "/sys/kernel/boot_params/data";
 
 fn read_trimmed(root: &Root, path: &str) -> Result<String> {
-    let text = fs::read_to_string(root.host(path)).at_path(Path::new(path))?;
+    let bytes = crate::root::read_regular_file(root.host(path)).at_path(Path::new(path))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| crate::error::Error::failure("not UTF-8 text").in_file(Path::new(path)))?;
     Ok(text.trim_end_matches('\n').to_string())
 }
 
@@ -145,7 +146,7 @@ impl Facts {
             release: read_trimmed(root, OSRELEASE_PATH).map(|s| s.trim().to_string()),
             machine_id: optional(MACHINE_ID_PATH),
             boot_id: optional(BOOT_ID_PATH),
-            boot_cpu_apicid: fs::read_to_string(root.host(CPUINFO_PATH))
+            boot_cpu_apicid: crate::root::read_regular_text(root.host(CPUINFO_PATH))
                 .ok()
                 .and_then(|c| crate::kdump::boot_cpu_apicid(&c)),
             kexec: KexecState::read(root),
@@ -153,7 +154,7 @@ impl Facts {
             markers: Markers::read(root),
             record: read_record(root),
             live: ctx.live,
-            loader_type: fs::read(root.host(BOOT_PARAMS_PATH))
+            loader_type: crate::root::read_regular_file(root.host(BOOT_PARAMS_PATH))
                 .ok()
                 .and_then(|data| data.get(0x210).copied()),
         }
@@ -187,7 +188,7 @@ impl Facts {
 }
 
 pub fn read_record(root: &Root) -> Option<LoadedRecord> {
-    let text = fs::read(root.host(LOADED_RECORD)).ok()?;
+    let text = crate::root::read_regular_file(root.host(LOADED_RECORD)).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
@@ -200,6 +201,7 @@ pub fn kernel_release(root: &Root) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn test_facts_from_a_tree() {

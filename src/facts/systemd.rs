@@ -186,7 +186,7 @@ impl SystemdWatchdog {
     pub fn read(root: &Root, cmdline: &str) -> Self {
         let mut out = SystemdWatchdog::default();
         for file in config_files(root) {
-            let Ok(text) = fs::read_to_string(root.host(&file)) else {
+            let Ok(text) = crate::root::read_regular_text(root.host(&file)) else {
                 continue;
             };
             out.apply(&file, &text);

@@ -74,7 +74,7 @@ pub struct WatchdogFacts {
 }
 
 fn read(root: &Root, path: &Path) -> Option<String> {
-    fs::read_to_string(root.host(path))
+    crate::root::read_regular_text(root.host(path))
         .ok()
         .map(|s| s.trim().to_string())
 }

@@ -18,6 +18,9 @@ mod faults;
 mod fixtures;
 // fastreboot: running/default kernel, systemd and sysvinit, the dialogue.
 mod fastreboot;
+// Hostile input and I/O faults: escapes from --root, NUL and invalid UTF-8
+// in every file, FIFOs, thousands of initrds, EIO, read-only /boot.
+mod hostile;
 // GRUB itself (grub-emu 2.12) as the oracle of the entry GRUB would boot.
 mod grub_oracle;
 // Every command's --json output follows docs/json-schema.json.

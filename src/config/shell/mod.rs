@@ -195,6 +195,19 @@ impl<'a> Shell<'a> {
                 "invalid UTF-8 in the file: kexecctl reads text configuration only",
             )
         })?;
+        // dash and bash drop NUL bytes as they read; a NUL in a text file is
+        // a sign of damage (a crash leaves zero-filled blocks), so it is
+        // refused where it is rather than read around.
+        if let Some(offset) = text.find('\0') {
+            let (line, column) = byte_position(text.as_bytes(), offset);
+            return Err(config_error(
+                path,
+                line,
+                column,
+                "a NUL byte in the file: kexecctl reads text configuration only (is the file \
+                 damaged?)",
+            ));
+        }
         let program = parse::Parser::new(path, text, self.dialect).parse_program()?;
         let mut eval = eval::Evaluator {
             shell: self,
@@ -443,6 +456,17 @@ mod tests {
         let err = shell.source(Path::new("/f"), b"A=1\nB=`ls`\n").unwrap_err();
         assert!(err.to_string().starts_with("/f:2:3:"), "{err}");
         assert_eq!(shell.get("A"), None);
+    }
+
+    #[test]
+    fn test_a_nul_byte_is_an_error_with_position() {
+        let mut shell = Shell::new(Vec::new(), || Ok(String::new()));
+        for text in [&b"A=1\nB=\"x\0y\"\n"[..], b"A=1\n# \0\n"] {
+            let err = shell.source(Path::new("/f"), text).unwrap_err();
+            assert_eq!(err.code, crate::error::ExitCode::NotConfigured);
+            assert!(err.to_string().contains("a NUL byte"), "{err}");
+            assert!(err.to_string().starts_with("/f:2:"), "{err}");
+        }
     }
 
     #[test]

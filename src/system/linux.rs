@@ -46,8 +46,11 @@ const NR_KEXEC_FILE_LOAD: Option<libc::c_long> = Some(381);
 const NR_KEXEC_FILE_LOAD: Option<libc::c_long> = None;
 
 /// How long `systemctl list-jobs` may take: it runs on the shutdown path, and
-/// a hung systemctl must not hold the reboot.
-const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(10);
+/// a hung systemctl must not hold the reboot. Half of kexec-load.service's
+/// TimeoutStopSec=2min: on a loaded machine (a busy hypervisor) systemd can
+/// take many seconds to answer during a shutdown, and giving up means a
+/// firmware reboot; the other half is left for the load.
+const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Linux;
 
@@ -193,7 +196,10 @@ impl System for Linux {
                 let _ = child.wait();
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "systemctl list-jobs did not answer within 10 s",
+                    format!(
+                        "systemctl list-jobs did not answer within {} s",
+                        SYSTEMCTL_TIMEOUT.as_secs()
+                    ),
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));

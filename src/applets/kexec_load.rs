@@ -67,6 +67,14 @@ fn stop(ctx: &Ctx, sys: &dyn Kexec) -> Result<Status> {
     }
     match reboot::load_plan(ctx, &plan, sys) {
         Ok(_) => {
+            // The reboot goes to this entry: leave grubenv as GRUB would
+            // on its way there (next_entry consumed, savedefault). A
+            // failure costs that only, never the reboot.
+            if let Some(update) = plan.entry.as_ref().and_then(|e| e.grubenv.as_ref()) {
+                if let Err(e) = crate::boot::grubenv::apply(&ctx.root, update) {
+                    log::warn!("{e}");
+                }
+            }
             if ctx.json {
                 cli::print_json(&plan)?;
             } else {

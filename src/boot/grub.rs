@@ -4,7 +4,8 @@
 //! gets submenus, ids, titles and `next_entry` wrong. Instead this module
 //! evaluates the part of GRUB's script language that grub-mkconfig writes:
 //! variables (`set`, `load_env`, `$x`, `${x}`), `if`/`elif`/`else` over
-//! `[ ... ]` tests, `menuentry`, `submenu` and Fedora's `blscfg`. It builds
+//! `[ ... ]` tests, `menuentry`, `submenu`, `function` and its calls,
+//! `save_env` and Fedora's `blscfg`. It builds
 //! the menu GRUB builds, then resolves `default` exactly like GRUB: a number
 //! indexes the menu (a submenu counts as one item), anything else matches an
 //! entry's title or `--id`, and `>` descends into a submenu.
@@ -13,7 +14,9 @@
 //! `initrd`/`initrdefi`/`initrd16`, and the kernel command line is built the
 //! way GRUB's loader builds it (`BOOT_IMAGE=` plus each argument, quoted and
 //! escaped as GRUB does), so the kexec'd kernel sees what a firmware boot
-//! would have given it.
+//! would have given it. What GRUB's `save_env` would write on the way
+//! (next_entry consumed, `savedefault` saving `chosen`, the entry's ids
+//! joined with `>`) is returned too, for the caller to write to grubenv.
 
 use std::collections::BTreeMap;
 
@@ -294,7 +297,12 @@ enum Stmt {
         body: Vec<Stmt>,
         line: usize,
     },
-    /// `function`, `for`, `while`, `until`: parsed, not evaluated.
+    /// `function NAME { ... }`: defined when evaluated, run when called.
+    Function {
+        name: String,
+        body: Vec<Stmt>,
+    },
+    /// `for`, `while`, `until`: parsed, not evaluated.
     Skipped,
 }
 
@@ -408,11 +416,17 @@ impl Parser {
                 })
             }
             Some("function") => {
-                while !matches!(self.tokens.get(self.pos), Some(Token::Open(_)) | None) {
+                self.pos += 1;
+                let mut name = None;
+                while let Some(Token::Word(w, _)) = self.tokens.get(self.pos) {
+                    name = name.or_else(|| literal(w).map(str::to_string));
                     self.pos += 1;
                 }
-                self.block()?;
-                Ok(Stmt::Skipped)
+                let body = self.block()?;
+                Ok(match name {
+                    Some(name) => Stmt::Function { name, body },
+                    None => Stmt::Skipped,
+                })
             }
             Some("for" | "while" | "until") => {
                 self.pos += 1;
@@ -502,6 +516,37 @@ impl Item {
 struct Eval<'h> {
     vars: BTreeMap<String, String>,
     host: &'h dyn GrubHost,
+    /// `function` definitions seen so far (GRUB's functions are global).
+    functions: BTreeMap<String, Vec<Stmt>>,
+    /// What `save_env` wrote, in order: the value, or `None` (unset:
+    /// GRUB deletes the variable from grubenv).
+    saves: Vec<(String, Option<String>)>,
+    /// Function call depth, against runaway recursion.
+    depth: usize,
+}
+
+impl<'h> Eval<'h> {
+    fn new(vars: BTreeMap<String, String>, host: &'h dyn GrubHost) -> Self {
+        Eval {
+            vars,
+            host,
+            functions: BTreeMap::new(),
+            saves: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    /// A new scope (an entry's or a submenu's body): a copy of the
+    /// variables and functions; its `save_env` writes are its own.
+    fn scope(&self) -> Self {
+        Eval {
+            vars: self.vars.clone(),
+            host: self.host,
+            functions: self.functions.clone(),
+            saves: Vec::new(),
+            depth: self.depth,
+        }
+    }
 }
 
 impl Eval<'_> {
@@ -604,6 +649,9 @@ impl Eval<'_> {
                         });
                     }
                 }
+                Stmt::Function { name, body } => {
+                    self.functions.insert(name.clone(), body.clone());
+                }
                 Stmt::Skipped => {}
             }
         }
@@ -652,12 +700,36 @@ impl Eval<'_> {
                     }
                 }
             }
+            "save_env" => {
+                // `save_env [-f FILE] NAME...`
+                let mut skip_next = false;
+                for a in &args[1..] {
+                    if std::mem::take(&mut skip_next) {
+                        continue;
+                    }
+                    if a == "-f" || a == "--file" {
+                        skip_next = true;
+                    } else if !a.starts_with('-') {
+                        self.saves.push((a.clone(), self.vars.get(a).cloned()));
+                    }
+                }
+            }
             "[" | "test" => return Ok(self.test(&args[1..])),
             "true" => return Ok(true),
             "false" => return Ok(false),
             _ if name.contains('=') && !name.starts_with('=') => {
                 let (k, v) = name.split_once('=').unwrap_or((name, ""));
                 self.vars.insert(k.to_string(), v.to_string());
+            }
+            _ if self.functions.contains_key(name.as_str()) && self.depth < 16 => {
+                // A function runs in the caller's scope (GRUB's `savedefault`
+                // sets saved_entry and saves it).
+                let body = self.functions[name.as_str()].clone();
+                let mut scratch = Vec::new();
+                self.depth += 1;
+                let result = self.run(&body, menu.unwrap_or(&mut scratch));
+                self.depth -= 1;
+                result?;
             }
             _ => {
                 // insmod, search, echo, load_video, terminal_*, ...: no
@@ -738,11 +810,8 @@ impl Eval<'_> {
         path: &str,
         body: &[Stmt],
         bls: bool,
-    ) -> GrubEntry {
-        let mut eval = Eval {
-            vars: self.vars.clone(),
-            host: self.host,
-        };
+    ) -> (GrubEntry, Vec<(String, Option<String>)>) {
+        let mut eval = self.scope();
         let mut entry = GrubEntry {
             title: title.to_string(),
             id: id.map(str::to_string),
@@ -755,7 +824,7 @@ impl Eval<'_> {
             bls,
         };
         eval.entry_body(body, &mut entry);
-        entry
+        (entry, eval.saves)
     }
 
     fn entry_body(&mut self, body: &[Stmt], entry: &mut GrubEntry) {
@@ -800,6 +869,9 @@ impl Eval<'_> {
                     if !taken {
                         self.entry_body(otherwise, entry);
                     }
+                }
+                Stmt::Function { name, body } => {
+                    self.functions.insert(name.clone(), body.clone());
                 }
                 Stmt::Menu { .. } | Stmt::Skipped => {}
             }
@@ -915,6 +987,20 @@ pub struct Choice {
     pub entry: GrubEntry,
     /// The value of `default` GRUB ended up with (after next_entry/saved_entry).
     pub default: String,
+    /// What GRUB would write to grubenv on the way to this entry
+    /// (`save_env`: next_entry consumed, `savedefault`'s saved_entry), in
+    /// order; `None` deletes the variable.
+    pub env_writes: Vec<(String, Option<String>)>,
+}
+
+/// GRUB's `chosen` after selecting `item` below `chosen` (menu.c): the
+/// item's id (its title when it has none), `>` doubled, joined with `>`.
+fn chosen_after(chosen: Option<&String>, item: &Item) -> String {
+    let own = item.id().unwrap_or(item.title()).replace('>', ">>");
+    match chosen {
+        Some(c) => format!("{c}>{own}"),
+        None => own,
+    }
 }
 
 /// Evaluates `grub.cfg` and returns the entry GRUB would boot by default.
@@ -924,12 +1010,10 @@ pub fn default_entry(
     initial: BTreeMap<String, String>,
 ) -> GResult<Choice> {
     let program = parse(text)?;
-    let mut eval = Eval {
-        vars: initial,
-        host,
-    };
+    let mut eval = Eval::new(initial, host);
     let mut menu = Vec::new();
     eval.run(&program, &mut menu)?;
+    let mut env_writes = std::mem::take(&mut eval.saves);
     if menu.is_empty() {
         return err(None, "no menu entries");
     }
@@ -941,6 +1025,8 @@ pub fn default_entry(
         let index = entry_index(&items, spec);
         let item = items.swap_remove(index);
         path.push(item.title().to_string());
+        let chosen = chosen_after(eval.vars.get("chosen"), &item);
+        eval.vars.insert("chosen".into(), chosen);
         match &item {
             Item::Entry {
                 title,
@@ -949,7 +1035,8 @@ pub fn default_entry(
                 line,
                 bls,
             } => {
-                let entry = eval.entry(title, id.as_deref(), &path.join(">"), body, *bls);
+                let (entry, saves) = eval.entry(title, id.as_deref(), &path.join(">"), body, *bls);
+                env_writes.extend(saves);
                 if entry.kernel.is_none() {
                     return err(
                         Some(*line),
@@ -958,17 +1045,19 @@ pub fn default_entry(
                         ),
                     );
                 }
-                return Ok(Choice { entry, default });
+                return Ok(Choice {
+                    entry,
+                    default,
+                    env_writes,
+                });
             }
             Item::Submenu { body, .. } => {
                 // Entering a submenu runs its body in a copy of the
                 // environment; its default is what follows the first `>`.
-                let mut inner = Eval {
-                    vars: eval.vars.clone(),
-                    host,
-                };
+                let mut inner = eval.scope();
                 let mut sub = Vec::new();
                 inner.run(body, &mut sub)?;
+                env_writes.extend(std::mem::take(&mut inner.saves));
                 if sub.is_empty() {
                     return err(None, format!("submenu `{}` is empty", item.title()));
                 }
@@ -1098,6 +1187,45 @@ menuentry 'UEFI Firmware Settings' $menuentry_id_option 'uefi-firmware' {
         let mut vars = BTreeMap::new();
         vars.insert("feature_menuentry_id".to_string(), "y".to_string());
         default_entry(&cfg, &host(env), vars).map(|c| c.entry)
+    }
+
+    fn writes(cfg: &str, env: &[(&str, &str)]) -> (String, Vec<(String, Option<String>)>) {
+        let mut vars = BTreeMap::new();
+        vars.insert("feature_menuentry_id".to_string(), "y".to_string());
+        let choice = default_entry(cfg, &host(env), vars).unwrap();
+        (choice.entry.title, choice.env_writes)
+    }
+
+    #[test]
+    fn test_grubenv_writes_as_grub_makes_them() {
+        let some = |name: &str, value: &str| (name.to_string(), Some(value.to_string()));
+        // grub-reboot: GRUB consumes next_entry on its way to the entry.
+        let (title, w) = writes(DEBIAN, &[("next_entry", "1>2")]);
+        assert_eq!(title, "Debian GNU/Linux, with Linux 6.1.0-10-amd64");
+        assert_eq!(w, vec![some("next_entry", "")]);
+        // Nothing to consume, nothing written.
+        assert_eq!(writes(DEBIAN, &[("saved_entry", "1>2")]).1, vec![]);
+        // GRUB_DEFAULT=saved + GRUB_SAVEDEFAULT=true: the entry calls
+        // savedefault, which saves `chosen`: the ids of the submenu and the
+        // entry, as GRUB's menu code builds it.
+        let saving = DEBIAN
+            .replace("DEFAULT", "${saved_entry}")
+            .replace("\tlinux\t", "\tsavedefault\n\tlinux\t");
+        let (title, w) = writes(&saving, &[("saved_entry", "1>2")]);
+        assert_eq!(title, "Debian GNU/Linux, with Linux 6.1.0-10-amd64");
+        assert_eq!(
+            w,
+            vec![some(
+                "saved_entry",
+                "gnulinux-advanced-UUID>gnulinux-6.1.0-10-amd64-advanced-UUID"
+            )]
+        );
+        let (_, w) = writes(&saving, &[("saved_entry", "0")]);
+        assert_eq!(w, vec![some("saved_entry", "gnulinux-simple-UUID")]);
+        // A one-time boot (grub-reboot) does not change the saved entry.
+        let (title, w) = writes(&saving, &[("saved_entry", "1>2"), ("next_entry", "0")]);
+        assert_eq!(title, "Debian GNU/Linux");
+        assert_eq!(w, vec![some("next_entry", "")]);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct BootEntry {
     pub initrds: Vec<PathBuf>,
     #[serde(skip)]
     pub cmdline: String,
+    /// What GRUB would write to grubenv booting this entry (none: nothing).
+    #[serde(skip)]
+    pub grubenv: Option<grubenv::GrubenvUpdate>,
 }
 
 /// The entry GRUB boots by default, or `None` when there is no grub.cfg.
@@ -52,6 +55,10 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
         }
     })?;
     let entry = choice.entry;
+    let grubenv = (!choice.env_writes.is_empty()).then(|| grubenv::GrubenvUpdate {
+        path: files.dir().join("grubenv"),
+        writes: choice.env_writes.clone(),
+    });
     let to_system = |grub_path: &str| {
         files.system_path(grub_path).ok_or_else(|| {
             Error::not_configured(format!(
@@ -86,5 +93,6 @@ pub fn grub_default(root: &Root, current_cmdline: &str) -> Result<Option<BootEnt
         source: if entry.bls { "bls" } else { "grub" },
         kernel,
         initrds,
+        grubenv,
     }))
 }

@@ -2,25 +2,27 @@
 # boots, one output line per kernel start, tab-separated:
 #   seg via kernel dtboot unclean fsck go_t go_cmd up_t cmdline
 #   plan_kernel plan_cmdline grubenv_first grubenv_last loaded grub_title end
-#   target final
+#   target final kcmdline
 # via: firmware (GRUB ran since the previous kernel), crash (the previous
 # kernel triggered a crash and no firmware ran) or kexec. unclean: the
 # kernel or fsck replayed a journal or cleaned orphans before the system
 # was up. end: how the boot ended (halted, powered-off, or -). target:
 # the last shutdown target systemd reached (reboot, kexec, poweroff, halt).
 # final: systemd-shutdown's last word ("Rebooting.", "Rebooting with
-# kexec.", ...), absent when something kexec'd before it spoke.
+# kexec.", ...), absent when something kexec'd before it spoke. kcmdline:
+# the command line as the kernel printed it (for boots with no DT lines,
+# such as kdump's capture kernel).
 # Empty fields are "-".
 BEGIN { OFS = "\t" }
 function reset() {
     kernel = dtboot = go_t = go_cmd = up_t = cmdline = plan_kernel = plan_cmdline = "-"
-    grubenv_first = grubenv_last = loaded = ending = target = final = "-"
+    grubenv_first = grubenv_last = loaded = ending = target = final = kcmdline = "-"
     unclean = 0; fsck = "-"; up = 0
 }
 function flush() {
     if (seg) print seg, via, kernel, dtboot, unclean, fsck, go_t, go_cmd, up_t, cmdline,
         plan_kernel, plan_cmdline, grubenv_first, grubenv_last, loaded, grub_title, ending,
-        target, final
+        target, final, kcmdline
 }
 function after(s, prefix) { return substr(s, index(s, prefix) + length(prefix)) }
 function json(s, key,    v) {
@@ -52,11 +54,12 @@ function json(s, key,    v) {
     }
     if (!seg) next
     if (line ~ /sysrq: Trigger a crash/) crashed = 1
+    if (kcmdline == "-" && line ~ /\] Command line: /) kcmdline = after(line, "] Command line: ")
     if (line ~ /reboot: System halted/) ending = "halted"
     if (line ~ /reboot: Power down/) ending = "powered-off"
     # systemd 257 names the unit, 252 only its description.
     if (line ~ /Reached target (reboot\.target|System Reboot)/) target = "reboot"
-    if (line ~ /Reached target (kexec\.target|Reboot via kexec)/) target = "kexec"
+    if (line ~ /Reached target (kexec\.target|Reboot via kexec)|Starting systemd-kexec\.service/) target = "kexec"
     if (line ~ /Reached target (poweroff\.target|System Power Off)/) target = "poweroff"
     if (line ~ /Reached target (halt\.target|System Halt)/) target = "halt"
     if (line ~ /systemd-shutdown\[1\]: (Rebooting|Powering off|Halting)/) {

@@ -28,8 +28,60 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
+    pub const ALL: [ExitCode; 6] = [
+        ExitCode::Failure,
+        ExitCode::Usage,
+        ExitCode::Unimplemented,
+        ExitCode::Privilege,
+        ExitCode::NotInstalled,
+        ExitCode::NotConfigured,
+    ];
+
     pub fn code(self) -> i32 {
         self as i32
+    }
+
+    /// A short machine-readable name (JSON `error.kind`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitCode::Failure => "failure",
+            ExitCode::Usage => "usage",
+            ExitCode::Unimplemented => "unimplemented",
+            ExitCode::Privilege => "privilege",
+            ExitCode::NotInstalled => "not-installed",
+            ExitCode::NotConfigured => "not-configured",
+        }
+    }
+
+    /// What the code means, for the README's and the man pages' table.
+    pub fn description(self) -> &'static str {
+        match self {
+            ExitCode::Failure => {
+                "generic failure: the kernel refused a load (EINVAL, EBUSY, ENOMEM, ...), a \
+                 program failed, a kexec returned"
+            }
+            ExitCode::Usage => {
+                "usage error: bad option or argument, unknown personality, --root naming no \
+                 directory, a command that acts on the running system given a --root tree"
+            }
+            ExitCode::Unimplemented => {
+                "for status: not loaded / not operational; for \
+                 kexec-load: unknown action"
+            }
+            ExitCode::Privilege => {
+                "insufficient privilege: EPERM/EACCES, signature or lockdown refusal, \
+                 kexec_load_disabled"
+            }
+            ExitCode::NotInstalled => {
+                "not installed or unsupported: a missing or empty kernel, initrd or needed \
+                 file (/proc/cmdline when APPEND is empty), no kexec support, no mkdumprd"
+            }
+            ExitCode::NotConfigured => {
+                "not configured: invalid or missing configuration (a shell construct kexecctl \
+                 does not read, a file named with --file that is missing, no crash memory \
+                 reserved, a command line too long for the new kernel)"
+            }
+        }
     }
 }
 

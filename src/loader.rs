@@ -1,96 +1,85 @@
 //! Loads a kernel (for a kexec reboot, or as the crash kernel) — the one
-//! implementation both the Debian and the kdump paths use.
+//! implementation every command uses.
 //!
-//! [`preflight`] checks everything that can be checked before a syscall:
-//! the files exist and are regular, the kernel's format is one the running
-//! kernel can load, the command line fits the new kernel's limit, kexec is
-//! not disabled, an unsigned kernel is not offered to a locked-down kernel.
-//! [`load`] then calls `kexec_file_load` with the original file descriptors
-//! (so IMA and signature checks see the real files), and maps any errno to a
-//! message that says what to do. Only where the file syscall cannot serve
-//! (ENOSYS, a format the kernel rejects and kexecctl cannot unwrap) does it
-//! hand the load to `/sbin/kexec`, and says so.
+//! [`prepare`] opens the kernel and initrds once and checks everything that
+//! can be checked before a system call: the files are regular and not
+//! empty, the kernel's format is one the running kernel can load, the
+//! command line fits the new kernel's limit, kexec is not disabled, an
+//! unsigned kernel is not offered to a locked-down kernel. [`load`] then
+//! hands *the same open files* to `kexec_file_load` (so a kernel replaced
+//! in between is never loaded unchecked, and IMA and signature checks see
+//! the real files), and maps any errno to a message that says what to do.
+//! Only where the file system call cannot serve (ENOSYS, a format the kernel
+//! rejects and kexecctl cannot unwrap) is the load handed to `/sbin/kexec`,
+//! with a warning saying why.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::error::{Error, ExitCode, IoResultExt, Result};
+use crate::facts::KexecState;
 use crate::image::{self, Format};
+use crate::plan::LoadPlan;
 use crate::root::Root;
-use crate::state::KexecState;
-use crate::sys::{Errno, KEXEC_FILE_DEBUG, KEXEC_FILE_ON_CRASH, Kexec, errno_name};
+use crate::system::{Errno, KEXEC_FILE_DEBUG, KEXEC_FILE_ON_CRASH, Program, System, errno_name};
+
+/// More initrds than any boot loader entry has: refused before a file is
+/// opened (each stays open from the checks to the load).
+pub const MAX_INITRDS: usize = 256;
 
 /// Where kexec-tools' binary may be, for the fallback.
 const KEXEC_TOOLS: &[&str] = &["/sbin/kexec", "/usr/sbin/kexec"];
 
-/// What to load. Paths are inside the root.
+/// How a load is (to be) done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LoadSpec {
-    pub kernel: PathBuf,
-    /// Loaded as one initramfs, concatenated in this order (as GRUB does).
-    pub initrds: Vec<PathBuf>,
-    pub cmdline: String,
-    /// Load as the crash (kdump) kernel.
-    pub crash: bool,
-    /// Ask the kernel to log its loader decisions (KEXEC_FILE_DEBUG).
-    pub debug: bool,
-    /// Extra options for `/sbin/kexec` when the load is delegated to it.
-    pub kexec_tools_args: Vec<String>,
-    /// Delegate to `/sbin/kexec` even when kexecctl could load natively
-    /// (options only kexec-tools understands were asked for).
-    pub force_kexec_tools: Option<String>,
+#[serde(tag = "name")]
+pub enum Method {
+    /// `kexec_file_load`, directly.
+    #[serde(rename = "kexec_file_load")]
+    KexecFileLoad,
+    /// `/sbin/kexec`, because of `reason`.
+    #[serde(rename = "kexec-tools")]
+    KexecTools { program: PathBuf, reason: String },
 }
 
-impl LoadSpec {
-    pub fn new(
-        kernel: impl Into<PathBuf>,
-        initrds: Vec<PathBuf>,
-        cmdline: impl Into<String>,
-    ) -> Self {
-        LoadSpec {
-            kernel: kernel.into(),
-            initrds,
-            cmdline: cmdline.into(),
-            crash: false,
-            debug: false,
-            kexec_tools_args: Vec::new(),
-            force_kexec_tools: None,
+impl Method {
+    pub fn name(&self) -> String {
+        match self {
+            Method::KexecFileLoad => "kexec_file_load".into(),
+            Method::KexecTools { program, .. } => program.display().to_string(),
         }
     }
 }
 
-/// How a load is (to be) done.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "method")]
-pub enum Method {
-    /// `kexec_file_load`, directly.
-    KexecFileLoad,
-    /// `/sbin/kexec`, because of `reason`.
-    KexecTools { program: PathBuf, reason: String },
-}
-
-/// A load that passed the pre-flight checks.
-#[derive(Debug, Clone)]
-pub struct Checked {
-    pub spec: LoadSpec,
+/// A load that passed the pre-flight checks, holding its open files.
+#[derive(Debug)]
+pub struct Prepared {
+    pub load: LoadPlan,
     pub format: Format,
+    kernel: File,
+    initrds: Vec<File>,
+    /// Host paths of the files, for handing to kexec-tools.
     kernel_host: PathBuf,
     initrd_hosts: Vec<PathBuf>,
     /// arm64 `Image.gz`: decompress before loading.
     gunzip: bool,
     pub method: Method,
-    /// kexec-tools under the root, for the fallback.
+    /// kexec-tools of the system, for the fallback (a path inside the root).
     kexec_tools: Option<PathBuf>,
     /// The running kernel is locked down (for explaining EPERM).
     locked_down: bool,
+    /// Programs of the tree run chrooted into this host directory.
+    chroot: Option<PathBuf>,
 }
 
-fn regular_file(root: &Root, path: &Path, what: &str) -> Result<PathBuf> {
+/// Opens `path` (inside the root) and checks it is a non-empty regular file.
+fn open_regular(root: &Root, path: &Path, what: &str) -> Result<(File, PathBuf)> {
     let resolved = root.resolve(path).at_path(path)?;
     // Name the link's target too: a dangling /vmlinuz is a missing kernel.
     let what = if resolved.inside != Path::new("/").join(path) {
@@ -98,39 +87,66 @@ fn regular_file(root: &Root, path: &Path, what: &str) -> Result<PathBuf> {
     } else {
         what.to_string()
     };
-    let meta = std::fs::metadata(&resolved.host)
+    let file = File::open(&resolved.host)
         .map_err(|e| Error::io(path, &e).with_message(|m| format!("{what}: {m}")))?;
+    let meta = file.metadata().at_path(path)?;
     if !meta.is_file() {
         return Err(Error::not_installed(format!("{what} is not a regular file")).in_file(path));
     }
-    Ok(resolved.host)
+    if meta.len() == 0 {
+        return Err(Error::not_installed(format!("{what} is empty")).in_file(path));
+    }
+    Ok((file, resolved.host))
 }
 
-fn read_head(host: &Path, shown: &Path) -> Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(image::HEADER_LEN);
-    File::open(host)
-        .and_then(|f| f.take(image::HEADER_LEN as u64).read_to_end(&mut head))
-        .at_path(shown)?;
+fn read_head(file: &File, shown: &Path) -> Result<Vec<u8>> {
+    let mut head = vec![0u8; image::HEADER_LEN];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read_at(&mut head[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(shown, &e)),
+        }
+    }
+    head.truncate(filled);
     Ok(head)
 }
 
 fn kexec_tools(root: &Root) -> Option<PathBuf> {
     KEXEC_TOOLS
         .iter()
-        .map(|p| root.host(p))
-        .find(|p| p.is_file())
+        .find(|p| root.host(p).is_file())
+        .map(PathBuf::from)
 }
 
-/// Checks a load before any syscall. `arch` is the running kernel's
-/// architecture (`std::env::consts::ARCH` names).
-pub fn preflight(root: &Root, spec: &LoadSpec, state: &KexecState, arch: &str) -> Result<Checked> {
-    let kernel_host = regular_file(root, &spec.kernel, "the kernel image")?;
-    let initrd_hosts = spec
-        .initrds
-        .iter()
-        .map(|p| regular_file(root, p, "the initrd"))
-        .collect::<Result<Vec<_>>>()?;
-    let head = read_head(&kernel_host, &spec.kernel)?;
+/// Opens and checks a load before any system call. `arch` is the running
+/// kernel's architecture (`std::env::consts::ARCH` names); `chroot` is set
+/// when the root is a tree whose programs must run chrooted into it.
+pub fn prepare(
+    root: &Root,
+    load: &LoadPlan,
+    state: &KexecState,
+    arch: &str,
+    chroot: Option<PathBuf>,
+) -> Result<Prepared> {
+    if load.initrds.len() > MAX_INITRDS {
+        return Err(Error::not_configured(format!(
+            "{} initrds are listed; kexecctl loads at most {MAX_INITRDS}",
+            load.initrds.len()
+        ))
+        .in_file(&load.kernel));
+    }
+    let (kernel, kernel_host) = open_regular(root, &load.kernel, "the kernel image")?;
+    let mut initrds = Vec::new();
+    let mut initrd_hosts = Vec::new();
+    for path in &load.initrds {
+        let (file, host) = open_regular(root, path, "the initrd")?;
+        initrds.push(file);
+        initrd_hosts.push(host);
+    }
+    let head = read_head(&kernel, &load.kernel)?;
     let mut format = image::inspect(&head);
     let mut gunzip = false;
     let delegate = |reason: String| -> Result<Method> {
@@ -139,7 +155,7 @@ pub fn preflight(root: &Root, spec: &LoadSpec, state: &KexecState, arch: &str) -
             None => Err(Error::not_installed(format!(
                 "{reason}, and /sbin/kexec (kexec-tools) is not installed to load it"
             ))
-            .in_file(&spec.kernel)),
+            .in_file(&load.kernel)),
         }
     };
     let mut method = Method::KexecFileLoad;
@@ -153,14 +169,14 @@ pub fn preflight(root: &Root, spec: &LoadSpec, state: &KexecState, arch: &str) -
         }
         ("aarch64", Format::Arm64Image { .. }) => {}
         ("aarch64", Format::Gzip) => {
-            let inner = gunzip_head(&kernel_host, &spec.kernel)?;
+            let inner = gunzip_head(&kernel, &load.kernel)?;
             format = image::inspect(&inner);
             if !matches!(format, Format::Arm64Image { .. }) {
                 return Err(Error::not_installed(format!(
                     "not an arm64 kernel: gzip data holding {}",
                     format.describe()
                 ))
-                .in_file(&spec.kernel));
+                .in_file(&load.kernel));
             }
             gunzip = true;
         }
@@ -175,25 +191,27 @@ pub fn preflight(root: &Root, spec: &LoadSpec, state: &KexecState, arch: &str) -
                 "not a kernel image this system can boot (found {})",
                 format.describe()
             ))
-            .in_file(&spec.kernel));
+            .in_file(&load.kernel));
         }
         // Other architectures: the kernel's own loaders decide.
         _ => {}
     }
     if let Some(max) = format.max_cmdline() {
-        if spec.cmdline.len() > max {
+        if load.cmdline.len() > max {
             return Err(Error::not_configured(format!(
                 "the command line is {} bytes; this kernel accepts at most {max} through kexec \
                  (its cmdline_size minus the 31 bytes kexec reserves)",
-                spec.cmdline.len()
+                load.cmdline.len()
             ))
-            .in_file(&spec.kernel));
+            .in_file(&load.kernel));
         }
     }
-    if spec.cmdline.contains('\0') {
-        return Err(Error::not_configured(
-            "the command line contains a NUL byte",
-        ));
+    if let Some((at, c)) = control_character(&load.cmdline) {
+        return Err(Error::not_configured(format!(
+            "the command line contains a control character ({}) at byte {at}: a value with a \
+             control character would end up inside a kernel parameter",
+            char_name(c)
+        )));
     }
     if state.load_disabled {
         return Err(Error::new(
@@ -211,33 +229,73 @@ pub fn preflight(root: &Root, spec: &LoadSpec, state: &KexecState, arch: &str) -
                 state.lockdown.as_deref().unwrap_or("?")
             ),
         )
-        .in_file(&spec.kernel));
+        .in_file(&load.kernel));
     }
-    if let Some(reason) = &spec.force_kexec_tools {
+    if let Some(reason) = &load.kexec_tools_reason {
         if method == Method::KexecFileLoad {
             method = delegate(reason.clone())?;
         }
     }
-    Ok(Checked {
-        spec: spec.clone(),
+    Ok(Prepared {
+        load: load.clone(),
         format,
+        kernel,
+        initrds,
         kernel_host,
         initrd_hosts,
         gunzip,
         method,
         kexec_tools: kexec_tools(root),
         locked_down: state.locked_down(),
+        chroot,
     })
 }
 
-fn gunzip_head(host: &Path, shown: &Path) -> Result<Vec<u8>> {
-    let file = File::open(host).at_path(shown)?;
+/// The first control character of a command line that would end up
+/// inside a parameter (a NUL, an escape, ...). The kernel splits parameters
+/// on tabs, newlines, vertical tabs, form feeds and carriage returns as on
+/// spaces (lib/cmdline.c, `isspace`), and kdumpctl and Debian's script pass
+/// such characters of APPEND on: they stay separators here too.
+pub fn control_character(cmdline: &str) -> Option<(usize, char)> {
+    cmdline
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
+}
+
+/// `U+000A (newline)` for messages.
+pub fn char_name(c: char) -> String {
+    let name = match c {
+        '\n' => " (newline)",
+        '\r' => " (carriage return)",
+        '\t' => " (tab)",
+        '\0' => " (NUL)",
+        '\x1b' => " (escape)",
+        _ => "",
+    };
+    format!("U+{:04X}{name}", c as u32)
+}
+
+fn gunzip_head(file: &File, shown: &Path) -> Result<Vec<u8>> {
     let mut head = Vec::new();
-    flate2::read::GzDecoder::new(file)
+    flate2::read::GzDecoder::new(Reader { file, pos: 0 })
         .take(image::HEADER_LEN as u64)
         .read_to_end(&mut head)
         .map_err(|e| Error::not_installed(format!("corrupt gzip data: {e}")).in_file(shown))?;
     Ok(head)
+}
+
+/// Reads an open file from its start without moving its own position.
+struct Reader<'f> {
+    file: &'f File,
+    pos: u64,
+}
+
+impl Read for Reader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 /// An anonymous in-memory file holding `data` (for an unwrapped kernel or
@@ -255,51 +313,55 @@ fn memfd(name: &str, data: &mut dyn Read, inheritable: bool) -> Result<File> {
     let mut file = File::from(fd);
     std::io::copy(data, &mut file).map_err(|e| Error::failure(format!("staging {name}: {e}")))?;
     file.flush().ok();
+    file.rewind().ok();
     Ok(file)
 }
 
-fn concatenated_initrds(checked: &Checked, inheritable: bool) -> Result<Option<File>> {
-    match checked.initrd_hosts.as_slice() {
+/// The initrd to hand over: the one file, or the files concatenated.
+fn concatenated_initrds(prepared: &Prepared, inheritable: bool) -> Result<Option<File>> {
+    match prepared.initrds.as_slice() {
         [] => Ok(None),
-        [one] => Ok(Some(File::open(one).at_path(&checked.spec.initrds[0])?)),
-        hosts => {
+        [one] => Ok(Some(one.try_clone().at_path(&prepared.load.initrds[0])?)),
+        files => {
             let mut chain: Box<dyn Read> = Box::new(std::io::empty());
-            for (host, shown) in hosts.iter().zip(&checked.spec.initrds) {
-                chain = Box::new(chain.chain(File::open(host).at_path(shown)?));
+            for file in files {
+                chain = Box::new(chain.chain(Reader { file, pos: 0 }));
             }
             memfd("kexecctl-initrd", &mut chain, inheritable).map(Some)
         }
     }
 }
 
-/// Loads a checked image. Returns how it was loaded.
-pub fn load(checked: &Checked, sys: &dyn Kexec, arch: &str) -> Result<Method> {
-    if let Method::KexecTools { program, reason } = &checked.method {
+/// Loads a prepared image. Returns how it was loaded.
+pub fn load(prepared: &Prepared, system: &dyn System, arch: &str) -> Result<Method> {
+    if let Method::KexecTools { program, reason } = &prepared.method {
         log::warn!("{reason}: loading with {} instead", program.display());
-        return load_with_kexec_tools(checked, program, sys).map(|()| checked.method.clone());
+        return load_with_kexec_tools(prepared, program, system).map(|()| prepared.method.clone());
     }
-    let spec = &checked.spec;
-    let kernel = if checked.gunzip {
-        let file = File::open(&checked.kernel_host).at_path(&spec.kernel)?;
+    let load = &prepared.load;
+    let kernel = if prepared.gunzip {
         memfd(
             "kexecctl-kernel",
-            &mut flate2::read::GzDecoder::new(file),
+            &mut flate2::read::GzDecoder::new(Reader {
+                file: &prepared.kernel,
+                pos: 0,
+            }),
             false,
         )?
     } else {
-        File::open(&checked.kernel_host).at_path(&spec.kernel)?
+        prepared.kernel.try_clone().at_path(&load.kernel)?
     };
-    let initrd = concatenated_initrds(checked, false)?;
-    let cmdline = CString::new(spec.cmdline.clone())
+    let initrd = concatenated_initrds(prepared, false)?;
+    let cmdline = CString::new(load.cmdline.clone())
         .map_err(|_| Error::not_configured("the command line contains a NUL byte"))?;
     let mut flags = 0;
-    if spec.crash {
+    if load.crash {
         flags |= KEXEC_FILE_ON_CRASH;
     }
-    if spec.debug {
+    if load.debug {
         flags |= KEXEC_FILE_DEBUG;
     }
-    let result = sys.file_load(
+    let result = system.kexec_file_load(
         kernel.as_fd(),
         initrd.as_ref().map(|f| f.as_fd()),
         &cmdline,
@@ -315,56 +377,73 @@ pub fn load(checked: &Checked, sys: &dyn Kexec, arch: &str) -> Result<Method> {
         || errno == Errno::ENOEXEC
         || (errno == Errno::EINVAL && arch == "aarch64");
     if unservable {
-        if let Some(program) = checked.kexec_tools.clone() {
+        if let Some(program) = prepared.kexec_tools.clone() {
             let reason = format!(
                 "kexec_file_load failed with {} ({})",
                 errno_name(errno),
                 errno.desc()
             );
             log::warn!("{reason}: loading with {} instead", program.display());
-            load_with_kexec_tools(checked, &program, sys)?;
+            load_with_kexec_tools(prepared, &program, system)?;
             return Ok(Method::KexecTools { program, reason });
         }
     }
-    Err(explain(errno, spec, checked.locked_down))
+    Err(explain(errno, load, prepared.locked_down))
 }
 
-fn load_with_kexec_tools(checked: &Checked, program: &Path, sys: &dyn Kexec) -> Result<()> {
-    let spec = &checked.spec;
-    let mut args: Vec<OsString> = spec.kexec_tools_args.iter().map(OsString::from).collect();
-    args.push(if spec.crash { "-p" } else { "-l" }.into());
+/// Hands the load to kexec-tools: the system's own `/sbin/kexec` (chrooted
+/// into a tree given with --root, never the tree's program on the host).
+fn load_with_kexec_tools(prepared: &Prepared, program: &Path, system: &dyn System) -> Result<()> {
+    let load = &prepared.load;
+    // Inside a chroot the tree's paths are the ones kexec sees.
+    let (kernel, initrd_paths): (PathBuf, Vec<PathBuf>) = match &prepared.chroot {
+        Some(_) => (load.kernel.clone(), load.initrds.clone()),
+        None => (prepared.kernel_host.clone(), prepared.initrd_hosts.clone()),
+    };
+    let mut args: Vec<OsString> = load.kexec_tools_args.iter().map(OsString::from).collect();
+    args.push(if load.crash { "-p" } else { "-l" }.into());
     // One initrd: the file itself; several: their concatenation, handed
     // over as an inherited memfd.
-    let mut initrd = None;
-    match checked.initrd_hosts.as_slice() {
+    let mut staged = None;
+    match initrd_paths.as_slice() {
         [] => {}
         [one] => args.push(format!("--initrd={}", one.display()).into()),
+        _ if prepared.chroot.is_some() => {
+            return Err(Error::not_installed(
+                "several initrds cannot be handed to the kexec-tools of a tree given with --root",
+            ));
+        }
         _ => {
             use std::os::fd::AsRawFd;
-            let file = concatenated_initrds(checked, true)?.expect("several initrds");
+            let file = concatenated_initrds(prepared, true)?.expect("several initrds");
             args.push(format!("--initrd=/proc/self/fd/{}", file.as_raw_fd()).into());
-            initrd = Some(file);
+            staged = Some(file);
         }
     }
-    args.push(format!("--command-line={}", spec.cmdline).into());
-    args.push(checked.kernel_host.clone().into());
-    let status = sys
-        .run(program, &args, &[])
+    args.push(format!("--command-line={}", load.cmdline).into());
+    args.push(kernel.into());
+    let mut call = Program::new(program, &[]);
+    call.args = args;
+    call.chroot = prepared.chroot.clone();
+    // kexec-tools runs on the shutdown path too: bounded.
+    call.timeout_secs = Some(120);
+    let status = system
+        .run(&call)
         .map_err(|e| Error::failure(format!("running {}: {e}", program.display())))?;
     if status != 0 {
         return Err(Error::failure(format!(
             "{} {} failed with exit status {status}",
             program.display(),
-            if spec.crash { "-p" } else { "-l" }
+            if load.crash { "-p" } else { "-l" }
         )));
     }
-    drop(initrd);
+    drop(staged);
     Ok(())
 }
 
 /// The message and exit code for a failed `kexec_file_load`.
-pub fn explain(errno: Errno, spec: &LoadSpec, locked_down: bool) -> Error {
-    let kernel = spec.kernel.display();
+pub fn explain(errno: Errno, load: &LoadPlan, locked_down: bool) -> Error {
+    let kernel = load.kernel.display();
     let code = errno_name(errno);
     let (exit, text) = match errno {
         Errno::EPERM if locked_down => (
@@ -432,7 +511,7 @@ pub fn explain(errno: Errno, spec: &LoadSpec, locked_down: bool) -> Error {
             ExitCode::Failure,
             format!("not enough memory to stage {kernel} and its initrd ({code})"),
         ),
-        Errno::EADDRNOTAVAIL if spec.crash => (
+        Errno::EADDRNOTAVAIL if load.crash => (
             ExitCode::Failure,
             format!(
                 "the crash kernel reservation is too small for {kernel} and its initrd ({code}); \
@@ -476,7 +555,7 @@ pub fn explain(errno: Errno, spec: &LoadSpec, locked_down: bool) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::fake::{Call, Recorder};
+    use crate::system::fake::{Call, Recorder};
     use std::fs;
 
     fn tree() -> (tempfile::TempDir, Root) {
@@ -490,15 +569,15 @@ mod tests {
         (tmp, root)
     }
 
-    fn spec(kernel: &str, initrds: &[&str], cmdline: &str) -> LoadSpec {
-        LoadSpec::new(kernel, initrds.iter().map(PathBuf::from).collect(), cmdline)
+    fn spec(kernel: &str, initrds: &[&str], cmdline: &str) -> LoadPlan {
+        LoadPlan::new(kernel, initrds.iter().map(PathBuf::from).collect(), cmdline)
     }
 
     #[test]
     fn test_loads_with_original_fds_and_nul_terminated_cmdline() {
         let (_tmp, root) = tree();
         let s = spec("/boot/vmlinuz", &["/boot/initrd.img"], "root=/dev/vda1 ro");
-        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let checked = prepare(&root, &s, &KexecState::default(), "x86_64", None).unwrap();
         let sys = Recorder::new();
         assert_eq!(
             load(&checked, &sys, "x86_64").unwrap(),
@@ -526,7 +605,7 @@ mod tests {
         let (_tmp, root) = tree();
         let mut s = spec("/boot/vmlinuz", &[], "x");
         s.crash = true;
-        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let checked = prepare(&root, &s, &KexecState::default(), "x86_64", None).unwrap();
         let sys = Recorder::new();
         load(&checked, &sys, "x86_64").unwrap();
         let Call::FileLoad { flags, initrd, .. } = &sys.calls.borrow()[0] else {
@@ -534,7 +613,7 @@ mod tests {
         };
         assert_eq!(
             *flags,
-            crate::sys::KEXEC_FILE_NO_INITRAMFS | KEXEC_FILE_ON_CRASH
+            crate::system::KEXEC_FILE_NO_INITRAMFS | KEXEC_FILE_ON_CRASH
         );
         assert_eq!(*initrd, None);
     }
@@ -547,7 +626,7 @@ mod tests {
             &["/boot/ucode.img", "/boot/initrd.img"],
             "x",
         );
-        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let checked = prepare(&root, &s, &KexecState::default(), "x86_64", None).unwrap();
         let sys = Recorder::new();
         load(&checked, &sys, "x86_64").unwrap();
         let Call::FileLoad {
@@ -568,45 +647,113 @@ mod tests {
     }
 
     #[test]
-    fn test_preflight_errors() {
+    fn test_the_checked_file_is_the_loaded_file() {
+        let (tmp, root) = tree();
+        let s = spec("/boot/vmlinuz", &[], "x");
+        let prepared = prepare(&root, &s, &KexecState::default(), "x86_64", None).unwrap();
+        // The kernel is replaced (a package upgrade) between check and load.
+        let new = tmp.path().join("boot/vmlinuz.new");
+        fs::write(&new, b"not a kernel, and another size").unwrap();
+        fs::rename(&new, tmp.path().join("boot/vmlinuz")).unwrap();
+        let sys = Recorder::new();
+        load(&prepared, &sys, "x86_64").unwrap();
+        let Call::FileLoad { kernel_size, .. } = &sys.calls.borrow()[0] else {
+            panic!()
+        };
+        assert_eq!(*kernel_size, Some(8192), "the file that was checked");
+    }
+
+    #[test]
+    fn test_command_line_control_characters_and_initrd_count() {
         let (_tmp, root) = tree();
         let st = KexecState::default();
-        let e = preflight(&root, &spec("/boot/missing", &[], ""), &st, "x86_64").unwrap_err();
+        let e = prepare(
+            &root,
+            &spec("/boot/vmlinuz", &[], "ro\x1bquiet"),
+            &st,
+            "x86_64",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ExitCode::NotConfigured);
+        assert!(e.message.contains("(U+001B (escape)) at byte 2"), "{e}");
+        // The kernel's own separators are separators.
+        let separators = spec("/boot/vmlinuz", &[], "ro\nquiet\tx");
+        assert!(prepare(&root, &separators, &st, "x86_64", None).is_ok());
+        let many: Vec<&str> = vec!["/boot/initrd.img"; MAX_INITRDS + 1];
+        let e = prepare(
+            &root,
+            &spec("/boot/vmlinuz", &many, "ro"),
+            &st,
+            "x86_64",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("at most 256"), "{e}");
+    }
+
+    #[test]
+    fn test_prepare_errors() {
+        let (_tmp, root) = tree();
+        let st = KexecState::default();
+        let e = prepare(&root, &spec("/boot/missing", &[], ""), &st, "x86_64", None).unwrap_err();
         assert_eq!(e.code, ExitCode::NotInstalled);
         assert_eq!(
             e.to_string(),
             "/boot/missing: the kernel image: no such file or directory"
         );
-        let e = preflight(&root, &spec("/boot", &[], ""), &st, "x86_64").unwrap_err();
+        let e = prepare(&root, &spec("/boot", &[], ""), &st, "x86_64", None).unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
-        let e = preflight(&root, &spec("/boot/garbage", &[], ""), &st, "x86_64").unwrap_err();
+        let e = prepare(&root, &spec("/boot/garbage", &[], ""), &st, "x86_64", None).unwrap_err();
         assert_eq!(e.code, ExitCode::NotInstalled);
         assert!(e.to_string().contains("not a kernel image"), "{e}");
-        let e = preflight(
+        let e = prepare(
             &root,
             &spec("/boot/vmlinuz", &["/boot/nope"], ""),
             &st,
             "x86_64",
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("/boot/nope: the initrd"), "{e}");
         let long = "x".repeat(2048 - 30);
-        let e = preflight(&root, &spec("/boot/vmlinuz", &[], &long), &st, "x86_64").unwrap_err();
+        let e = prepare(
+            &root,
+            &spec("/boot/vmlinuz", &[], &long),
+            &st,
+            "x86_64",
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.code, ExitCode::NotConfigured);
         assert!(e.to_string().contains("at most 2017"), "{e}");
         let ok = "x".repeat(2017);
-        assert!(preflight(&root, &spec("/boot/vmlinuz", &[], &ok), &st, "x86_64").is_ok());
+        assert!(prepare(&root, &spec("/boot/vmlinuz", &[], &ok), &st, "x86_64", None).is_ok());
         let disabled = KexecState {
             load_disabled: true,
             ..Default::default()
         };
-        let e = preflight(&root, &spec("/boot/vmlinuz", &[], ""), &disabled, "x86_64").unwrap_err();
+        let e = prepare(
+            &root,
+            &spec("/boot/vmlinuz", &[], ""),
+            &disabled,
+            "x86_64",
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.code, ExitCode::Privilege);
         let locked = KexecState {
             lockdown: Some("integrity".into()),
             ..Default::default()
         };
-        let e = preflight(&root, &spec("/boot/vmlinuz", &[], ""), &locked, "x86_64").unwrap_err();
+        let e = prepare(
+            &root,
+            &spec("/boot/vmlinuz", &[], ""),
+            &locked,
+            "x86_64",
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("no signature"), "{e}");
     }
 
@@ -618,11 +765,12 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&image).unwrap();
         fs::write(tmp.path().join("boot/Image.gz"), gz.finish().unwrap()).unwrap();
-        let checked = preflight(
+        let checked = prepare(
             &root,
             &spec("/boot/Image.gz", &[], "x"),
             &KexecState::default(),
             "aarch64",
+            None,
         )
         .unwrap();
         let sys = Recorder::new();
@@ -639,13 +787,13 @@ mod tests {
         fs::create_dir_all(tmp.path().join("sbin")).unwrap();
         fs::write(tmp.path().join("sbin/kexec"), b"").unwrap();
         let s = spec("/boot/vmlinuz", &["/boot/initrd.img"], "root=/dev/vda1");
-        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let checked = prepare(&root, &s, &KexecState::default(), "x86_64", None).unwrap();
         let sys = Recorder::failing("file_load", Errno::ENOSYS);
         let method = load(&checked, &sys, "x86_64").unwrap();
         let Method::KexecTools { program, reason } = method else {
             panic!()
         };
-        assert_eq!(program, tmp.path().join("sbin/kexec"));
+        assert_eq!(program, PathBuf::from("/sbin/kexec"));
         assert!(reason.contains("ENOSYS"), "{reason}");
         let calls = sys.calls.borrow();
         let Call::Run { args, .. } = &calls[1] else {
@@ -660,11 +808,12 @@ mod tests {
         assert!(args[3].ends_with("/boot/vmlinuz"));
         // An ELF vmlinux on x86_64 goes to kexec-tools from the start.
         fs::write(tmp.path().join("boot/vmlinux"), b"\x7fELF\x02\x01\x01").unwrap();
-        let checked = preflight(
+        let checked = prepare(
             &root,
             &spec("/boot/vmlinux", &[], "x"),
             &KexecState::default(),
             "x86_64",
+            None,
         )
         .unwrap();
         assert!(matches!(checked.method, Method::KexecTools { .. }));
@@ -674,7 +823,7 @@ mod tests {
     fn test_errno_mapping_through_the_recorder() {
         let (_tmp, root) = tree();
         let s = spec("/boot/vmlinuz", &[], "x");
-        let checked = preflight(&root, &s, &KexecState::default(), "x86_64").unwrap();
+        let checked = prepare(&root, &s, &KexecState::default(), "x86_64", None).unwrap();
         let cases = [
             (Errno::EPERM, ExitCode::Privilege, "CAP_SYS_BOOT"),
             (

@@ -1,5 +1,14 @@
-//! Entry point: everything happens in [`kexecctl::cli::main`].
+//! Entry point: creates the one [`System`] and hands it, with the
+//! arguments, to [`kexecctl::cli::main`].
+//!
+//! [`System`]: kexecctl::system::System
 
 fn main() {
-    std::process::exit(kexecctl::cli::main(std::env::args_os().collect()));
+    let args = std::env::args_os().collect();
+    // Test builds only: the recording fake, when the tests ask for it.
+    #[cfg(feature = "test-fake")]
+    if let Some(fake) = kexecctl::system::fake::Recorder::from_env() {
+        std::process::exit(kexecctl::cli::main(args, &fake));
+    }
+    std::process::exit(kexecctl::cli::main(args, &kexecctl::system::linux::Linux));
 }

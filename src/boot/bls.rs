@@ -1,11 +1,16 @@
 //! Boot Loader Specification type 1 entries (`/boot/loader/entries/*.conf`),
-//! as Fedora and RHEL 8+ write them and GRUB's `blscfg` reads them.
+//! as Fedora and RHEL 8+ write them and Red Hat's GRUB `blscfg` reads them
+//! (derived from rhboot/grub2's `blscfg.c`; Debian's GRUB has no blscfg).
 //!
-//! Each file is `key value` lines: `title`, `version`, `linux`, `initrd`
-//! (repeatable), `options` (repeatable; joined with spaces, and GRUB expands
-//! `$kernelopts` and friends from grubenv). The entry's id is its file name
-//! without `.conf`, which is what `saved_entry` names. blscfg lists entries
-//! newest first: by `version` with rpm's version comparison, then by id.
+//! Each file is `key value` lines, read as blscfg reads them: leading
+//! blanks skipped, `#` lines ignored, the key ends at the first space (or,
+//! without one, the first tab), the value keeps its trailing blanks, and a
+//! line without a separator — an empty line too — ends the file. The
+//! entry's id is its file name without `.conf`, which is what
+//! `saved_entry` names. blscfg lists entries newest first by comparing the
+//! file names as `name-version-release` with rpm's version comparison
+//! (RHEL 9 and Fedora; RHEL 8 compares the `version` keys first, which
+//! gives the same order unless they disagree with the file names).
 
 use std::cmp::Ordering;
 
@@ -13,90 +18,142 @@ use std::cmp::Ordering;
 pub struct BlsEntry {
     /// File name without `.conf`.
     pub id: String,
-    pub title: Option<String>,
-    pub version: Option<String>,
-    pub linux: String,
-    pub initrds: Vec<String>,
-    pub options: Vec<String>,
+    /// The keys and values in file order (keys such as `initrd` and
+    /// `options` can repeat).
+    pub keys: Vec<(String, String)>,
+}
+
+impl BlsEntry {
+    /// The first value of `key`.
+    pub fn first(&self, key: &str) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`, in file order.
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.keys
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn title(&self) -> Option<&str> {
+        self.first("title")
+    }
+
+    pub fn linux(&self) -> Option<&str> {
+        self.first("linux")
+    }
 }
 
 /// Parses one entry file. `None` when it has no `linux` key (blscfg skips
 /// such files too).
 pub fn parse_entry(id: &str, text: &str) -> Option<BlsEntry> {
-    let mut entry = BlsEntry {
-        id: id.to_string(),
-        title: None,
-        version: None,
-        linux: String::new(),
-        initrds: Vec::new(),
-        options: Vec::new(),
-    };
-    for line in text.lines() {
+    let mut keys = Vec::new();
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for raw in body.split('\n') {
+        let line: String = raw.chars().filter(|&c| c != '\r').collect();
         let line = line.trim_start_matches([' ', '\t']);
-        if line.starts_with('#') || line.is_empty() {
+        if line.starts_with('#') {
             continue;
         }
-        let Some((key, value)) = line.split_once([' ', '\t']) else {
-            continue;
+        let sep = line.find(' ').or_else(|| line.find('\t'));
+        let Some(sep) = sep.filter(|&s| s + 1 < line.len()) else {
+            break;
         };
-        let value = value.trim_start_matches([' ', '\t']).trim_end();
-        match key {
-            "title" => entry.title = Some(value.to_string()),
-            "version" => entry.version = Some(value.to_string()),
-            "linux" => entry.linux = value.to_string(),
-            // Kept whole: blscfg hands the value to GRUB's parser, which
-            // splits it and expands variables such as `$tuned_initrd`.
-            "initrd" => entry.initrds.push(value.to_string()),
-            "options" => entry.options.push(value.to_string()),
-            _ => {}
-        }
+        let value = line[sep + 1..].trim_start_matches([' ', '\t']);
+        keys.push((line[..sep].to_string(), value.to_string()));
     }
-    (!entry.linux.is_empty()).then_some(entry)
+    let entry = BlsEntry {
+        id: id.to_string(),
+        keys,
+    };
+    entry.linux().is_some().then_some(entry)
 }
 
-/// Sorts entries the way blscfg lists them: newest version first; entries
-/// without a version last; ties broken by id, newest first.
-pub fn sort_entries(entries: &mut [BlsEntry]) {
-    entries.sort_by(|a, b| {
-        let by_version = match (&a.version, &b.version) {
-            (Some(x), Some(y)) => vercmp(y, x),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        };
-        by_version.then_with(|| vercmp(&b.id, &a.id))
-    });
+/// Sorts entries the way blscfg lists them: newest first by file name
+/// (`name-version-release`); entries comparing equal after the first are
+/// dropped, as blscfg refuses them.
+pub fn sort_entries(entries: &mut Vec<BlsEntry>) {
+    entries.sort_by(|a, b| split_cmp(&b.id, &a.id));
+    entries.dedup_by(|b, a| split_cmp(&a.id, &b.id) == Ordering::Equal);
 }
 
-/// rpm's version comparison (rpmvercmp), as blscfg uses it: alternating
-/// numeric and alphabetic segments, numbers compared as numbers and newer
-/// than letters, `~` older than anything.
+/// blscfg's `split_package_string`: name, version, release.
+fn split_nvr(s: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, release) = match s.rfind('-') {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (name, version) = match rest.rfind('-') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    match version {
+        Some(v) => (name, Some(v), release),
+        None => (name, release, None),
+    }
+}
+
+fn split_cmp(a: &str, b: &str) -> Ordering {
+    let (na, va, ra) = split_nvr(a);
+    let (nb, vb, rb) = split_nvr(b);
+    vercmp(na, nb)
+        .then_with(|| vercmp(va.unwrap_or(""), vb.unwrap_or("")))
+        .then_with(|| vercmp(ra.unwrap_or(""), rb.unwrap_or("")))
+}
+
+/// rpm's version comparison as blscfg has it: alternating numeric and
+/// alphabetic segments, numbers compared as numbers and newer than
+/// letters, `~` older than anything, `+` newer than the end.
 pub fn vercmp(a: &str, b: &str) -> Ordering {
     if a == b {
         return Ordering::Equal;
     }
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let (mut i, mut j) = (0, 0);
-    loop {
-        while i < a.len() && !a[i].is_ascii_alphanumeric() && a[i] != b'~' {
+    let sep = |c: u8| !c.is_ascii_alphanumeric() && c != b'~' && c != b'+';
+    while i < a.len() || j < b.len() {
+        while i < a.len() && sep(a[i]) {
             i += 1;
         }
-        while j < b.len() && !b[j].is_ascii_alphanumeric() && b[j] != b'~' {
+        while j < b.len() && sep(b[j]) {
             j += 1;
         }
-        let (ta, tb) = (a.get(i) == Some(&b'~'), b.get(j) == Some(&b'~'));
-        if ta || tb {
-            if !ta {
+        let (ca, cb) = (a.get(i).copied(), b.get(j).copied());
+        if ca == Some(b'~') || cb == Some(b'~') {
+            if ca != Some(b'~') {
                 return Ordering::Greater;
             }
-            if !tb {
+            if cb != Some(b'~') {
                 return Ordering::Less;
             }
             i += 1;
             j += 1;
             continue;
         }
-        if i >= a.len() || j >= b.len() {
+        if ca == Some(b'+') || cb == Some(b'+') {
+            if ca.is_none() {
+                return Ordering::Less;
+            }
+            if cb.is_none() {
+                return Ordering::Greater;
+            }
+            if ca != Some(b'+') {
+                return Ordering::Greater;
+            }
+            if cb != Some(b'+') {
+                return Ordering::Less;
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        if ca.is_none() || cb.is_none() {
             break;
         }
         let numeric = a[i].is_ascii_digit();
@@ -115,6 +172,9 @@ pub fn vercmp(a: &str, b: &str) -> Ordering {
             j += 1;
         }
         let (mut sa, mut sb) = (&a[si..i], &b[sj..j]);
+        if sa.is_empty() {
+            return Ordering::Less;
+        }
         if sb.is_empty() {
             return if numeric {
                 Ordering::Greater
@@ -162,13 +222,28 @@ mod tests {
             grub_arg --unrestricted\n\
             grub_class rhel\n";
         let e = parse_entry("0f3c-5.14.0-362.8.1.el9_3.x86_64", text).unwrap();
-        assert_eq!(e.linux, "/vmlinuz-5.14.0-362.8.1.el9_3.x86_64");
+        assert_eq!(e.linux(), Some("/vmlinuz-5.14.0-362.8.1.el9_3.x86_64"));
         assert_eq!(
-            e.initrds,
+            e.all("initrd"),
             ["/initramfs-5.14.0-362.8.1.el9_3.x86_64.img $tuned_initrd"]
         );
-        assert_eq!(e.options.len(), 2);
+        assert_eq!(e.all("options").len(), 2);
+        assert_eq!(
+            e.first("options"),
+            Some("root=/dev/mapper/rhel-root ro crashkernel=1G-4G:192M")
+        );
         assert!(parse_entry("x", "title no kernel\n").is_none());
+    }
+
+    #[test]
+    fn test_parse_stops_like_blscfg() {
+        // An empty line ends the file; a value keeps its trailing blanks.
+        let e = parse_entry("x", "linux /v \n\ntitle never read\n").unwrap();
+        assert_eq!(e.linux(), Some("/v "));
+        assert_eq!(e.title(), None);
+        // The key ends at the first space even after a tab.
+        let e = parse_entry("x", "linux /v\ntitle\tA B\n").unwrap();
+        assert_eq!(e.first("title\tA"), Some("B"));
     }
 
     #[test]
@@ -183,6 +258,7 @@ mod tests {
             ("2", "10", Less),
             ("1.01", "1.1", Equal),
             ("a", "1", Less),
+            ("1.0+git1", "1.0", Greater),
         ] {
             assert_eq!(vercmp(a, b), want, "{a} vs {b}");
         }
@@ -190,18 +266,14 @@ mod tests {
 
     #[test]
     fn test_sort_newest_first() {
-        let mk = |id: &str, version: Option<&str>| BlsEntry {
+        let mk = |id: &str| BlsEntry {
             id: id.into(),
-            title: None,
-            version: version.map(Into::into),
-            linux: "/v".into(),
-            initrds: vec![],
-            options: vec![],
+            keys: vec![("linux".into(), "/v".into())],
         };
         let mut entries = vec![
-            mk("m-0-rescue", None),
-            mk("m-5.14.0-70.el9", Some("5.14.0-70.el9")),
-            mk("m-5.14.0-362.el9", Some("5.14.0-362.el9")),
+            mk("m-0-rescue"),
+            mk("m-5.14.0-70.el9"),
+            mk("m-5.14.0-362.el9"),
         ];
         sort_entries(&mut entries);
         let ids: Vec<_> = entries.iter().map(|e| e.id.as_str()).collect();

@@ -12,8 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::boot::bls::{self, BlsEntry};
-use crate::boot::grub::GrubHost;
-use crate::boot::grubenv;
+use crate::boot::grub::{FileStat, Flavor, GrubHost};
 use crate::root::Root;
 
 pub const MOUNTINFO_PATH: &str = "/proc/self/mountinfo";
@@ -27,18 +26,28 @@ pub struct Mount {
     pub mount_point: PathBuf,
     /// Which directory of its file system is mounted there (`/`, `/@`).
     pub fs_root: String,
+    /// The file system type (`ext4`, `btrfs`, …); empty when unknown.
+    pub fstype: String,
+    /// The mount source (`/dev/vda2`, `/dev/mapper/vg-root`, …).
+    pub source: String,
 }
 
-/// Parses `/proc/self/mountinfo` (fields 4 and 5, octal escapes decoded).
+/// Parses `/proc/self/mountinfo` (mount root, mount point, and after the
+/// ` - ` separator the type and source; octal escapes decoded).
 pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let mut fields = line.split(' ');
             let fs_root = unescape(fields.nth(3)?);
             let mount_point = unescape(fields.next()?);
+            let mut after = line.split(" - ").nth(1).unwrap_or("").split(' ');
+            let fstype = unescape(after.next().unwrap_or(""));
+            let source = unescape(after.next().unwrap_or(""));
             Some(Mount {
                 mount_point: PathBuf::from(mount_point),
                 fs_root,
+                fstype,
+                source,
             })
         })
         .collect()
@@ -115,7 +124,21 @@ impl<'r> GrubFiles<'r> {
     }
 
     /// A GRUB path (device prefix removed) as a path on this system.
+    /// `.` and `..` are resolved first, within GRUB's partition (at its
+    /// top `..` stays there, as in GRUB's file system drivers).
     pub fn system_path(&self, grub_path: &str) -> Option<PathBuf> {
+        let mut parts: Vec<&str> = Vec::new();
+        for part in grub_path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                p => parts.push(p),
+            }
+        }
+        let normal = format!("/{}", parts.join("/"));
+        let grub_path = normal.as_str();
         let fs_root = self.partition.fs_root.trim_end_matches('/');
         let below = if fs_root.is_empty() {
             grub_path
@@ -142,8 +165,8 @@ impl<'r> GrubFiles<'r> {
         format!("{fs_root}/{}", below.display())
     }
 
-    /// The variables GRUB has before grub.cfg runs.
-    pub fn initial_vars(&self, current_cmdline: &str) -> BTreeMap<String, String> {
+    /// The variables GRUB has before grub.cfg runs (all exported).
+    pub fn initial_vars(&self, current_cmdline: &str) -> Vec<(String, String)> {
         let mut vars = BTreeMap::new();
         for feature in [
             "feature_menuentry_id",
@@ -153,26 +176,84 @@ impl<'r> GrubFiles<'r> {
             "feature_platform_search_hint",
             "feature_200_final",
             "feature_nativedisk_cmd",
+            "feature_chainloader_bpb",
+            "feature_menuentry_options",
+            "feature_ntldr",
         ] {
             vars.insert(feature.to_string(), "y".to_string());
         }
-        let efi = self.root.host("/sys/firmware/efi").is_dir();
+        let efi = self.efi();
         vars.insert(
             "grub_platform".into(),
             if efi { "efi" } else { "pc" }.into(),
         );
-        vars.insert("prefix".into(), self.grub_path(&self.dir()));
+        vars.insert(
+            "grub_cpu".into(),
+            match (std::env::consts::ARCH, efi) {
+                ("x86_64", false) => "i386",
+                ("aarch64", _) => "arm64",
+                (arch, _) => arch,
+            }
+            .into(),
+        );
         // GRUB's `root` is the boot device; the running kernel's BOOT_IMAGE
         // tells it when GRUB wrote one (`BOOT_IMAGE=(hd0,gpt2)/vmlinuz-...`).
-        if let Some(device) = current_cmdline
+        let device = current_cmdline
             .split_whitespace()
             .find_map(|t| t.strip_prefix("BOOT_IMAGE=("))
             .and_then(|t| t.split_once(')'))
-            .map(|(d, _)| d.to_string())
-        {
-            vars.insert("root".into(), device);
+            .map(|(d, _)| d.to_string());
+        let dir = self.grub_path(&self.dir());
+        match device {
+            Some(device) => {
+                vars.insert("prefix".into(), format!("({device}){dir}"));
+                vars.insert("root".into(), device);
+            }
+            None => {
+                vars.insert("prefix".into(), dir);
+                vars.insert("root".into(), String::new());
+            }
         }
-        vars
+        // As GRUB 2.12's normal mode has them.
+        for name in ["pager", "lang", "locale_dir", "secondary_locale_dir"] {
+            vars.insert(name.into(), String::new());
+        }
+        vars.insert("check_signatures".into(), "no".into());
+        vars.insert("color_normal".into(), "light-gray/black".into());
+        vars.insert("color_highlight".into(), "black/light-gray".into());
+        vars.into_iter().collect()
+    }
+
+    fn efi(&self) -> bool {
+        self.root.host("/sys/firmware/efi").is_dir()
+    }
+
+    /// Red Hat's GRUB (Fedora 30+, RHEL 8+ and rebuilds) matches `default`
+    /// differently; told by `/etc/os-release`.
+    pub fn flavor(&self) -> Flavor {
+        let Ok(text) = fs::read_to_string(self.root.host("/etc/os-release")) else {
+            return Flavor::Upstream;
+        };
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(|v| v.trim_matches(['"', '\'']).to_string())
+                .unwrap_or_default()
+        };
+        let (id, like) = (field("ID"), field("ID_LIKE"));
+        let major: u32 = field("VERSION_ID")
+            .split('.')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let family = |name: &str| id == name || like.split(' ').any(|l| l == name);
+        let fedora = id == "fedora" && major >= 30;
+        let rhel_like = (family("rhel") || family("fedora")) && id != "fedora" && major >= 8;
+        if fedora || rhel_like {
+            Flavor::RedHat
+        } else {
+            Flavor::Upstream
+        }
     }
 }
 
@@ -180,24 +261,86 @@ fn root_mount() -> Mount {
     Mount {
         mount_point: PathBuf::from("/"),
         fs_root: "/".into(),
+        fstype: String::new(),
+        source: String::new(),
+    }
+}
+
+/// Files larger than this are not read as GRUB configuration.
+const MAX_READ: u64 = 16 << 20;
+
+/// EFI variable telling which OS indications the firmware supports.
+const OS_INDICATIONS_SUPPORTED: &str =
+    "/sys/firmware/efi/efivars/OsIndicationsSupported-8be4df61-93ca-11d2-aa0d-00e098032b8c";
+
+/// File systems whose files GRUB's `save_env` can rewrite in place: their
+/// drivers report the disk blocks of a file (GRUB's read hook), which
+/// `save_env` checks and then writes. Others (btrfs, zfs, f2fs,
+/// squashfs, network and memory file systems) make GRUB refuse with
+/// "sparse file not allowed" or "disk device required".
+const GRUB_WRITABLE_FS: &[&str] = &["ext2", "ext3", "ext4", "vfat", "msdos", "xfs"];
+
+impl GrubFiles<'_> {
+    /// Why GRUB's `save_env` would not write `grub_path`, if it would not:
+    /// the file is missing, not on a file system GRUB writes, or on a
+    /// device-mapper (LVM, LUKS) or MD RAID device, which GRUB's disk
+    /// layer refuses to write ("diskfilter writes are not supported").
+    pub fn grub_write_refusal(&self, grub_path: &str) -> Option<String> {
+        let path = self.system_path(grub_path)?;
+        if !self.root.host(&path).is_file() {
+            return Some(format!("{} does not exist", path.display()));
+        }
+        let mountinfo = fs::read_to_string(self.root.host(MOUNTINFO_PATH)).ok()?;
+        let mounts = parse_mountinfo(&mountinfo);
+        let mount = mount_of(&mounts, &path)?;
+        if !GRUB_WRITABLE_FS.contains(&mount.fstype.as_str()) {
+            return Some(format!(
+                "GRUB cannot rewrite files on {} ({} is on {})",
+                if mount.fstype.is_empty() {
+                    "this file system"
+                } else {
+                    &mount.fstype
+                },
+                path.display(),
+                mount.mount_point.display()
+            ));
+        }
+        let source = mount.source.as_str();
+        if source.starts_with("/dev/mapper/")
+            || source.starts_with("/dev/dm-")
+            || source.starts_with("/dev/md")
+        {
+            return Some(format!(
+                "GRUB does not write to {source} (LVM, LUKS or RAID: \"diskfilter writes are not \
+                 supported\")"
+            ));
+        }
+        None
     }
 }
 
 impl GrubHost for GrubFiles<'_> {
-    fn file_exists(&self, grub_path: &str, non_empty: bool) -> bool {
-        let Some(path) = self.system_path(grub_path) else {
-            return false;
-        };
-        match fs::metadata(self.root.host(path)) {
-            Ok(m) => !non_empty || m.len() > 0,
-            Err(_) => false,
+    fn read_file(&self, grub_path: &str) -> Option<Vec<u8>> {
+        let path = self.root.host(self.system_path(grub_path)?);
+        let meta = fs::metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > MAX_READ {
+            return None;
         }
+        fs::read(path).ok()
     }
 
-    fn grubenv(&self) -> BTreeMap<String, String> {
-        fs::read_to_string(self.root.host(self.dir().join("grubenv")))
-            .map(|t| grubenv::parse(&t))
-            .unwrap_or_default()
+    fn stat(&self, grub_path: &str) -> Option<FileStat> {
+        let path = self.root.host(self.system_path(grub_path)?);
+        let meta = fs::metadata(path).ok()?;
+        Some(FileStat {
+            dir: meta.is_dir(),
+            size: meta.len(),
+            mtime: meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64),
+        })
     }
 
     fn bls_entries(&self) -> Vec<BlsEntry> {
@@ -215,6 +358,20 @@ impl GrubHost for GrubFiles<'_> {
             return Vec::new();
         };
         read_bls_dir(self.root, &dir)
+    }
+
+    fn env_write_refusal(&self, grub_path: &str) -> Option<String> {
+        self.grub_write_refusal(grub_path)
+    }
+
+    fn firmware_setup_supported(&self) -> bool {
+        match fs::read(self.root.host(OS_INDICATIONS_SUPPORTED)) {
+            // 4 bytes of attributes, then a 64-bit mask; bit 0 is
+            // EFI_OS_INDICATIONS_BOOT_TO_FW_UI.
+            Ok(bytes) => bytes.get(4).is_some_and(|b| b & 1 == 1),
+            // efivars not readable (an image, a chroot): assume it is.
+            Err(_) => true,
+        }
     }
 }
 
@@ -254,6 +411,10 @@ mod tests {
     fn test_mountinfo_longest_prefix() {
         let mounts = parse_mountinfo(MOUNTINFO);
         assert_eq!(mounts[3].mount_point, Path::new("/mnt/with space"));
+        assert_eq!(
+            (mounts[2].fstype.as_str(), mounts[2].source.as_str()),
+            ("vfat", "/dev/vda3")
+        );
         let m = mount_of(&mounts, Path::new("/boot/grub/grub.cfg")).unwrap();
         assert_eq!(m.mount_point, Path::new("/boot"));
         let m = mount_of(&mounts, Path::new("/bootstrap")).unwrap();
@@ -268,6 +429,8 @@ mod tests {
             partition: Mount {
                 mount_point: PathBuf::from(mount_point),
                 fs_root: fs_root.into(),
+                fstype: "ext4".into(),
+                source: "/dev/vda2".into(),
             },
             partition_source: "test",
         }
@@ -292,6 +455,11 @@ mod tests {
             Path::new("/boot/vmlinuz-6.1")
         );
         assert_eq!(btrfs.system_path("/@home/x"), None);
+        // `..` cannot leave GRUB's partition.
+        assert_eq!(
+            separate.system_path("/../../etc/shadow").unwrap(),
+            Path::new("/boot/etc/shadow")
+        );
         assert_eq!(btrfs.grub_path(Path::new("/boot/grub")), "/@/boot/grub");
     }
 }

@@ -5,6 +5,8 @@
 //! before sourcing, and the fall-backs it applies afterwards. [`shell`] is the
 //! pure reader; this module finds the files under the root and feeds them in.
 
+pub mod kdump;
+pub mod settings;
 pub mod shell;
 
 use std::ffi::OsString;
@@ -13,10 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoResultExt, Result};
 use crate::root::Root;
-pub use shell::{Origin, Shell, Var};
-
-/// The running kernel's release, as `uname -r` prints it.
-pub const OSRELEASE_PATH: &str = "/proc/sys/kernel/osrelease";
+pub use shell::{Dialect, Origin, Shell, Var};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LegacySet {
@@ -102,6 +101,16 @@ impl LegacySet {
         }
     }
 
+    /// The shell that sources the set's files: kdumpctl (and RHEL 6's init
+    /// script) are bash scripts, Debian's kexec-load and kdump-config are
+    /// `#!/bin/sh`, which is dash.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            LegacySet::RedHatKdump => Dialect::Bash,
+            _ => Dialect::Dash,
+        }
+    }
+
     /// Snippet directory read after the main file, run-parts style.
     fn snippet_dir(self) -> Option<&'static str> {
         match self {
@@ -175,20 +184,21 @@ pub fn run_parts_list(root: &Root, dir: &Path) -> Result<Vec<PathBuf>> {
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !valid || root.host(dir.join(&name)).is_dir() {
+        if !valid {
+            log::info!(
+                "{}: skipped, as run-parts skips it (names of letters, digits, `_` and `-` only)",
+                dir.join(&name).display()
+            );
+            continue;
+        }
+        if root.host(dir.join(&name)).is_dir() {
+            log::info!("{}: skipped: a directory", dir.join(&name).display());
             continue;
         }
         names.push(name);
     }
     names.sort();
     Ok(names.into_iter().map(|n| dir.join(n)).collect())
-}
-
-/// Reads the kernel release under the root, for `$(uname -r)`.
-pub fn kernel_release(root: &Root) -> Result<String> {
-    let path = root.host(OSRELEASE_PATH);
-    let text = fs::read_to_string(&path).at_path(Path::new(OSRELEASE_PATH))?;
-    Ok(text.trim_end().to_string())
 }
 
 /// One shell's worth of configuration: the files read and the variables.
@@ -205,7 +215,7 @@ impl Config<'_> {
 
 /// Sources `files` (paths inside `root`, or host paths when `on_host`) in
 /// order into one shell started with `env`, with the set's defaults before
-/// and fall-backs after.
+/// and fall-backs after, in the set's dialect (dash without a set).
 pub fn read_files<'a>(
     root: &'a Root,
     files: &[PathBuf],
@@ -213,7 +223,8 @@ pub fn read_files<'a>(
     env: impl IntoIterator<Item = (OsString, OsString)>,
     set: Option<LegacySet>,
 ) -> Result<Config<'a>> {
-    let mut shell = Shell::new(env, move || kernel_release(root));
+    let dialect = set.map(LegacySet::dialect).unwrap_or_default();
+    let mut shell = Shell::with_dialect(dialect, env, move || crate::facts::kernel_release(root));
     if let Some(set) = set {
         for (name, value) in set.defaults() {
             shell.set_default(name, value);
@@ -225,7 +236,15 @@ pub fn read_files<'a>(
         } else {
             root.host(file)
         };
-        let text = fs::read(&host).at_path(file)?;
+        // A file named on purpose that is missing is missing configuration.
+        let text = fs::read(&host).map_err(|e| {
+            let err = Error::io(file, &e);
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::not_configured(err.message.clone()).in_file(file)
+            } else {
+                err
+            }
+        })?;
         shell.source(file, &text)?;
     }
     if let Some(set) = set {
@@ -245,14 +264,17 @@ pub fn read_files<'a>(
     })
 }
 
-/// Reads a legacy set from under the root, with the process environment
-/// (the old scripts inherit it too). `None` when none of its files exist.
+/// Reads a legacy set from under the root. `None` when none of its files
+/// exist. The shell starts with an empty environment: the old scripts ran
+/// from init (systemd gives a service a clean environment, sysv-rc sets
+/// PATH only), so a variable exported in an admin's login shell never
+/// changed what they loaded, and must not change what kexecctl loads.
 pub fn read_set(root: &Root, set: LegacySet) -> Result<Option<Config<'_>>> {
     let files = set.files(root)?;
     if files.is_empty() {
         return Ok(None);
     }
-    read_files(root, &files, false, std::env::vars_os(), Some(set)).map(Some)
+    read_files(root, &files, false, Vec::new(), Some(set)).map(Some)
 }
 
 #[cfg(test)]

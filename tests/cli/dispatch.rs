@@ -4,14 +4,12 @@
 use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
 
-use crate::util::{Links, binary, command_as, kexecctl, run};
-
-const PERSONALITIES: [&str; 4] = ["kexec-load", "coldreboot", "kdump-setup", "fastreboot"];
+use crate::util::{Links, binary, command_as, kexecctl, personalities, run};
 
 #[test]
 fn test_every_personality_answers_through_a_link() {
     let links = Links::new();
-    for name in PERSONALITIES {
+    for name in personalities() {
         let out = run(links.cmd(name).arg("--help"));
         assert_eq!(out.code, 0, "{name}: {}", out.stderr);
         assert!(
@@ -57,7 +55,7 @@ fn test_full_paths_select_the_personality() {
 
 #[test]
 fn test_own_name_accepts_personality_as_first_argument() {
-    for name in PERSONALITIES {
+    for name in personalities() {
         let out = run(kexecctl().args([name, "--version"]));
         assert_eq!(out.code, 0, "{name}: {}", out.stderr);
         assert!(
@@ -72,7 +70,7 @@ fn test_own_name_accepts_personality_as_first_argument() {
 fn test_list_prints_the_personalities() {
     let out = run(kexecctl().arg("--list"));
     assert_eq!(out.code, 0);
-    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), PERSONALITIES);
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), personalities());
 }
 
 #[test]
@@ -84,7 +82,7 @@ fn test_unknown_name_lists_known_ones_and_exits_2() {
         "{}",
         out.stderr
     );
-    for name in PERSONALITIES {
+    for name in personalities() {
         assert!(out.stderr.contains(name), "{}", out.stderr);
     }
 }

@@ -1,80 +1,19 @@
-//! kdump-setup and fastreboot through the built binary: Red Hat layouts
-//! (RHEL 6/7/8/9, Fedora, BLS machine-id directories, debug kernels,
-//! read-only /boot), the rebuild decision with a fake mkdumprd, the crash
-//! reservation, KEXEC_ARGS, Debian's kdump-tools, and fastreboot's dialogue
-//! through a pseudo-terminal.
+//! kdump-setup, Red Hat's kdump service and Debian's kdump-tools, through
+//! the built binary: Red Hat layouts (RHEL 6/7/8/9, Fedora, BLS machine-id
+//! directories, debug kernels, read-only /boot), the rebuild decision with
+//! a fake mkdumprd, the crash reservation, the actions and their messages,
+//! KEXEC_ARGS, and Debian's kdump-tools.
 
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::kexec_load::Host;
-use crate::util::{Run, run};
+use crate::util::{
+    Host, MACHINE_ID, RHEL9_CMDLINE as CMDLINE, RHEL9_VER as VER, UUID, bzimage, corpus, run,
+};
 
-const VER: &str = "5.14.0-362.8.1.el9_3.x86_64";
-const CMDLINE: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 root=/dev/mapper/rhel-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rd.lvm.lv=rhel/swap rhgb quiet";
-const WORKED: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 ro resume=/dev/mapper/rhel-swap rhgb irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable novmcoredd cma=0 hugetlb_cma=0 disable_cpu_apicid=0";
-const MACHINE_ID: &str = "0f3c1b2a4d5e6f708192a3b4c5d6e7f8";
-
-fn corpus(name: &str) -> String {
-    fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/corpus/redhat")
-            .join(name),
-    )
-    .unwrap()
-}
-
-fn bzimage(host: &Host) -> Vec<u8> {
-    fs::read(host.root().join("boot/vmlinuz-6.1.0-28-amd64")).unwrap()
-}
-
-fn set_mtime(host: &Host, path: &str, age_secs: u64) {
-    let t = SystemTime::now() - Duration::from_secs(age_secs);
-    let f = fs::File::options()
-        .write(true)
-        .open(host.root().join(path.trim_start_matches('/')))
-        .unwrap();
-    f.set_modified(t).unwrap();
-}
-
-/// A RHEL 9.3 x86_64 host: shipped sysconfig, kernel and initrds in /boot,
-/// a fake mkdumprd that records its arguments and writes the image.
-fn rhel9() -> Host {
-    let host = Host::debian12();
-    fs::remove_dir_all(host.root().join("etc/default")).unwrap();
-    host.write("/etc/sysconfig/kdump", &corpus("rhel9-x86_64.sysconfig"));
-    host.write(
-        "/etc/kdump.conf",
-        "path /var/crash\ncore_collector makedumpfile -l --message-level 7 -d 31\n",
-    );
-    host.write("/etc/machine-id", &format!("{MACHINE_ID}\n"));
-    host.write("/proc/cmdline", &format!("{CMDLINE}\n"));
-    host.write("/proc/sys/kernel/osrelease", &format!("{VER}\n"));
-    host.write("/proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\napicid\t\t: 0\n\nprocessor\t: 1\napicid\t\t: 1\n");
-    host.write("/sys/kernel/kexec_crash_size", "268435456\n");
-    host.write_bytes(&format!("/boot/vmlinuz-{VER}"), &bzimage(&host));
-    host.write(&format!("/boot/initramfs-{VER}.img"), "default initramfs");
-    host.write(
-        &format!("/boot/initramfs-{VER}kdump.img"),
-        "kdump initramfs",
-    );
-    for f in [
-        "/etc/sysconfig/kdump",
-        "/etc/kdump.conf",
-        &format!("/boot/vmlinuz-{VER}"),
-    ] {
-        set_mtime(&host, f, 3600);
-    }
-    host.fake_program_in_root(
-        "/usr/sbin/mkdumprd",
-        "printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/../../mkdumprd.args\"\nwhile [ $# -gt 2 ]; do shift; done\necho built > \"$1\"",
-    );
-    host
-}
+const WORKED: &str = "BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-362.8.1.el9_3.x86_64 ro resume=/dev/mapper/rhel-swap rhgb irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable novmcoredd cma=0 hugetlb_cma=0 disable_cpu_apicid=0 rd.systemd.gpt_auto=no";
 
 fn dry_plan(host: &Host) -> Value {
     let out = host.run("kdump-setup", &["--dry-run", "--json", "start"]);
@@ -84,19 +23,22 @@ fn dry_plan(host: &Host) -> Value {
 
 #[test]
 fn test_rhel9_worked_example() {
-    let plan = dry_plan(&rhel9());
+    let plan = dry_plan(&Host::fixture("rhel-9"));
     assert_eq!(plan["action"], "load");
-    assert_eq!(plan["family"], "redhat");
-    assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}"));
-    assert_eq!(plan["initrd"], format!("/boot/initramfs-{VER}kdump.img"));
-    assert_eq!(plan["cmdline"], WORKED);
-    assert_eq!(plan["rebuild"]["needed"], false, "{plan}");
-    assert_eq!(plan["kexec_args"], serde_json::json!(["-s"]));
+    assert_eq!(plan["kdump"]["family"], "redhat");
+    assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
+    assert_eq!(
+        plan["load"]["initrds"][0],
+        format!("/boot/initramfs-{VER}kdump.img")
+    );
+    assert_eq!(plan["load"]["cmdline"], WORKED);
+    assert_eq!(plan["kdump"]["rebuild"]["needed"], false, "{plan}");
+    assert_eq!(plan["kdump"]["kexec_args"], serde_json::json!(["-s"]));
 }
 
 #[test]
 fn test_start_loads_the_crash_kernel() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr, "kdump: Starting kdump: [OK]\n");
@@ -115,12 +57,25 @@ fn test_start_loads_the_crash_kernel() {
 
 #[test]
 fn test_missing_initrd_is_rebuilt_with_mkdumprd() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     let plan = dry_plan(&host);
-    assert_eq!(plan["rebuild"]["needed"], true);
-    assert_eq!(plan["rebuild"]["reason"], "no kdump initial ramdisk found");
+    assert_eq!(plan["kdump"]["rebuild"]["needed"], true);
+    assert_eq!(
+        plan["kdump"]["rebuild"]["reason"],
+        "no kdump initial ramdisk found"
+    );
     assert!(!host.exists("/mkdumprd.args"), "a dry run runs nothing");
+    // On a real machine, the tree's mkdumprd would run chrooted into it.
+    let out = run(&mut host.cmd_real("kdump-setup", &["--dry-run", "--json", "start"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let real: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(real["steps"][0]["step"], "build-initrd");
+    assert_eq!(
+        real["steps"][0]["program"]["chroot"],
+        host.root().display().to_string()
+    );
+    assert!(!host.exists("/mkdumprd.args"));
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
@@ -136,30 +91,31 @@ fn test_missing_initrd_is_rebuilt_with_mkdumprd() {
         .map(str::to_string)
         .collect();
     assert_eq!(args[0], "-f");
-    assert!(args[1].ends_with(&format!("/root/boot/initramfs-{VER}kdump.img")));
+    assert_eq!(args[1], format!("/boot/initramfs-{VER}kdump.img"));
     assert_eq!(args[2], VER);
-    assert_eq!(host.calls()[0]["call"], "file_load");
+    let calls: Vec<Value> = host.calls().iter().map(|c| c["call"].clone()).collect();
+    assert_eq!(calls, ["create_dir", "run", "file_load"]);
 }
 
 #[test]
 fn test_stale_initrd_and_force_directives() {
-    let host = rhel9();
-    set_mtime(&host, &format!("/boot/initramfs-{VER}kdump.img"), 7200);
+    let host = Host::fixture("rhel-9");
+    host.age(&format!("/boot/initramfs-{VER}kdump.img"), 7200);
     let plan = dry_plan(&host);
-    assert_eq!(plan["rebuild"]["needed"], true);
+    assert_eq!(plan["kdump"]["rebuild"]["needed"], true);
     assert!(
-        plan["rebuild"]["reason"]
+        plan["kdump"]["rebuild"]["reason"]
             .as_str()
             .unwrap()
             .contains(&format!("/boot/vmlinuz-{VER} is newer"))
     );
     host.write("/etc/kdump.conf", "force_no_rebuild 1\n");
-    set_mtime(&host, "/etc/kdump.conf", 9000);
-    assert_eq!(dry_plan(&host)["rebuild"]["needed"], false);
+    host.age("/etc/kdump.conf", 9000);
+    assert_eq!(dry_plan(&host)["kdump"]["rebuild"]["needed"], false);
     host.write("/etc/kdump.conf", "force_rebuild 1\n");
     let plan = dry_plan(&host);
     assert_eq!(
-        plan["rebuild"]["reason"],
+        plan["kdump"]["rebuild"]["reason"],
         "force_rebuild is set in /etc/kdump.conf"
     );
     host.write("/etc/kdump.conf", "force_rebuild yes\n");
@@ -175,7 +131,7 @@ fn test_stale_initrd_and_force_directives() {
 
 #[test]
 fn test_rebuild_without_mkdumprd_fails_clearly() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     fs::remove_file(host.root().join("usr/sbin/mkdumprd")).unwrap();
     let out = host.run("kdump-setup", &["start"]);
@@ -195,7 +151,7 @@ fn test_rebuild_without_mkdumprd_fails_clearly() {
 
 #[test]
 fn test_no_crash_reservation() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     host.write("/sys/kernel/kexec_crash_size", "0\n");
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 6, "{}", out.stderr);
@@ -209,12 +165,19 @@ fn test_no_crash_reservation() {
     let out = host.run("kdump-setup", &["--dry-run", "--json", "start"]);
     assert_eq!(out.code, 6);
     let plan: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["action"], "skip");
+    assert_eq!(plan["error"]["exit_code"], 6, "{plan}");
+    assert_eq!(plan["error"]["kind"], "not-configured");
+    assert!(
+        plan["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No memory reserved")
+    );
 }
 
 #[test]
 fn test_already_loaded_status_stop_showmem() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     let out = host.run("kdump-setup", &["status"]);
     assert_eq!(
         (out.code, out.stderr.as_str()),
@@ -241,7 +204,7 @@ fn test_already_loaded_status_stop_showmem() {
     let out = host.run("kdump-setup", &["showmem"]);
     assert_eq!(
         out.stderr,
-        "kdump: Reserved 256MB memory for crash kernel\n"
+        "kdump: Reserved 256 MiB memory for crash kernel\n"
     );
     let out = host.run("kdump-setup", &["bogus"]);
     assert_eq!(out.code, 1);
@@ -255,14 +218,16 @@ fn test_already_loaded_status_stop_showmem() {
 
 #[test]
 fn test_restart_and_condrestart() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     host.write("/sys/kernel/kexec_crash_loaded", "1\n");
-    // restart = stop + start; the fake does not change sysfs, so start sees
-    // the image as loaded: exactly one unload, no second load.
+    // restart = stop + start: the recording system clears kexec_crash_loaded
+    // on the unload, as the kernel would, so start loads again.
     let out = host.run("kdump-setup", &["try-restart"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(host.calls()[0]["call"], "file_unload");
-    let host = rhel9();
+    let calls: Vec<Value> = host.calls().iter().map(|c| c["call"].clone()).collect();
+    assert_eq!(calls, ["file_unload", "file_load"]);
+    assert_eq!(host.read("/sys/kernel/kexec_crash_loaded"), "1\n");
+    let host = Host::fixture("rhel-9");
     let out = host.run("kdump-setup", &["condrestart"]);
     assert_eq!(out.code, 0);
     assert!(
@@ -274,12 +239,12 @@ fn test_restart_and_condrestart() {
 #[test]
 fn test_release_layouts() {
     // RHEL 6: single KDUMP_BOOTDIR, no REMOVE variable (default set applies).
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     host.write("/etc/sysconfig/kdump", &corpus("rhel6-x86_64.sysconfig"));
     let plan = dry_plan(&host);
-    assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}"));
-    let cmdline = plan["cmdline"].as_str().unwrap();
-    assert!(cmdline.ends_with("irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off acpi_no_memhotplug disable_cpu_apicid=0"), "{cmdline}");
+    assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}"));
+    let cmdline = plan["load"]["cmdline"].as_str().unwrap();
+    assert!(cmdline.ends_with("irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off acpi_no_memhotplug disable_cpu_apicid=0 rd.systemd.gpt_auto=no"), "{cmdline}");
     assert!(
         cmdline.contains(" quiet "),
         "quiet is not in the default REMOVE: {cmdline}"
@@ -290,12 +255,19 @@ fn test_release_layouts() {
         "rhel8-x86_64.sysconfig",
         "fedora-x86_64.sysconfig",
     ] {
-        let host = rhel9();
+        let host = Host::fixture("rhel-9");
         host.write("/etc/sysconfig/kdump", &corpus(file));
         let plan = dry_plan(&host);
-        assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}"), "{file}");
+        assert_eq!(
+            plan["load"]["kernel"],
+            format!("/boot/vmlinuz-{VER}"),
+            "{file}"
+        );
         assert!(
-            !plan["cmdline"].as_str().unwrap().contains("crashkernel"),
+            !plan["load"]["cmdline"]
+                .as_str()
+                .unwrap()
+                .contains("crashkernel"),
             "{file}"
         );
     }
@@ -303,7 +275,7 @@ fn test_release_layouts() {
 
 #[test]
 fn test_bls_machine_id_layout() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     fs::remove_file(host.root().join(format!("boot/vmlinuz-{VER}"))).unwrap();
     host.write(
         "/proc/cmdline",
@@ -313,24 +285,34 @@ fn test_bls_machine_id_layout() {
         ),
     );
     let dir = format!("/boot/{MACHINE_ID}/{VER}");
-    host.write_bytes(&format!("{dir}/vmlinuz"), &bzimage(&host));
+    host.write_bytes(&format!("{dir}/vmlinuz"), &bzimage());
     host.write(&format!("{dir}/initrd"), "default");
     let plan = dry_plan(&host);
-    assert_eq!(plan["kernel"], format!("{dir}/vmlinuz"));
-    assert_eq!(plan["initrd"], format!("{dir}/initrdkdump"));
+    assert_eq!(plan["load"]["kernel"], format!("{dir}/vmlinuz"));
+    assert_eq!(plan["load"]["initrds"][0], format!("{dir}/initrdkdump"));
 }
 
 #[test]
 fn test_debug_kernel_prefers_its_sibling() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     host.write("/proc/sys/kernel/osrelease", &format!("{VER}+debug\n"));
-    host.write_bytes(&format!("/boot/vmlinuz-{VER}+debug"), &bzimage(&host));
-    assert_eq!(dry_plan(&host)["kernel"], format!("/boot/vmlinuz-{VER}"));
-    fs::remove_file(host.root().join(format!("boot/vmlinuz-{VER}"))).unwrap();
-    let plan = dry_plan(&host);
-    assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}+debug"));
+    host.write_bytes(&format!("/boot/vmlinuz-{VER}+debug"), &bzimage());
     assert_eq!(
-        plan["initrd"],
+        dry_plan(&host)["load"]["kernel"],
+        format!("/boot/vmlinuz-{VER}")
+    );
+    fs::remove_file(host.root().join(format!("boot/vmlinuz-{VER}"))).unwrap();
+    // Without a default initrd beside it, kdumpctl (v1.0.61) puts the kdump
+    // initrd under /var/lib/kdump; with one, beside it, named after it.
+    let plan = dry_plan(&host);
+    assert_eq!(plan["load"]["kernel"], format!("/boot/vmlinuz-{VER}+debug"));
+    assert_eq!(
+        plan["load"]["initrds"][0],
+        format!("/var/lib/kdump/initramfs-{VER}+debugkdump.img")
+    );
+    host.write(&format!("/boot/initramfs-{VER}+debug.img"), "default");
+    assert_eq!(
+        dry_plan(&host)["load"]["initrds"][0],
         format!("/boot/initramfs-{VER}+debugkdump.img")
     );
 }
@@ -341,7 +323,7 @@ fn test_read_only_boot_uses_var_lib_kdump() {
         nix::unistd::geteuid().is_root(),
         "this test needs root for a read-only bind mount"
     );
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     fs::remove_file(host.root().join(format!("boot/initramfs-{VER}kdump.img"))).unwrap();
     let boot = host.root().join("boot");
     let inner = format!(
@@ -360,14 +342,14 @@ fn test_read_only_boot_uses_var_lib_kdump() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let plan: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(
-        plan["initrd"],
+        plan["load"]["initrds"][0],
         format!("/var/lib/kdump/initramfs-{VER}kdump.img")
     );
 }
 
 #[test]
 fn test_kexec_args_debug_and_delegation() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     host.edit(
         "/etc/sysconfig/kdump",
         "KEXEC_ARGS=\"-s\"",
@@ -376,7 +358,7 @@ fn test_kexec_args_debug_and_delegation() {
     assert_eq!(host.run("kdump-setup", &["start"]).code, 0);
     assert_eq!(host.calls()[0]["flags"], 2 | 8, "ON_CRASH | DEBUG");
     // An option kexecctl cannot honour hands the load to kexec-tools.
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     host.edit(
         "/etc/sysconfig/kdump",
         "KEXEC_ARGS=\"-s\"",
@@ -385,7 +367,8 @@ fn test_kexec_args_debug_and_delegation() {
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 5, "no /sbin/kexec in the tree: {}", out.stderr);
     assert!(
-        out.stderr.contains("--elf32-core-headers need kexec-tools"),
+        out.stderr
+            .contains("--elf32-core-headers (/etc/sysconfig/kdump:17) need kexec-tools"),
         "{}",
         out.stderr
     );
@@ -407,7 +390,7 @@ fn test_kexec_args_debug_and_delegation() {
 
 #[test]
 fn test_internal_variables_warn() {
-    let host = rhel9();
+    let host = Host::fixture("rhel-9");
     let text = host.read("/etc/sysconfig/kdump")
         + "KDUMP_KERNEL=/boot/custom\nMKDUMPRD_ARGS=\"--add-drivers x\"\n";
     host.write("/etc/sysconfig/kdump", &text);
@@ -430,41 +413,33 @@ fn test_internal_variables_warn() {
 // ---------------------------------------------------------------------------
 // Debian kdump-tools
 
-fn debian_kdump() -> Host {
-    let host = Host::debian12();
-    host.write(
-        "/etc/default/kdump-tools",
-        "USE_KDUMP=1\nKDUMP_KERNEL=/var/lib/kdump/vmlinuz\nKDUMP_INITRD=/var/lib/kdump/initrd.img\nKDUMP_COREDIR=\"/var/crash\"\n",
-    );
-    host.write("/var/lib/kdump/initrd.img-6.1.0-28-amd64", "kdump initrd");
-    host.write(
-        "/proc/cmdline",
-        "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=x ro quiet crashkernel=384M-:128M\n",
-    );
-    host.write("/sys/kernel/kexec_crash_size", "134217728\n");
-    host
-}
-
 #[test]
 fn test_debian_kdump_tools() {
-    let host = debian_kdump();
+    let host = Host::fixture("debian-kdump-tools");
     let plan = dry_plan(&host);
-    assert_eq!(plan["family"], "debian");
-    assert_eq!(plan["kernel"], "/boot/vmlinuz-6.1.0-28-amd64");
-    assert_eq!(plan["initrd"], "/var/lib/kdump/initrd.img-6.1.0-28-amd64");
+    assert_eq!(plan["kdump"]["family"], "debian");
+    assert_eq!(plan["load"]["kernel"], "/boot/vmlinuz-6.1.0-28-amd64");
     assert_eq!(
-        plan["cmdline"],
-        "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=x ro quiet reset_devices systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll usbcore.nousb"
+        plan["load"]["initrds"][0],
+        "/var/lib/kdump/initrd.img-6.1.0-28-amd64"
     );
-    assert_eq!(plan["rebuild"], Value::Null);
+    assert_eq!(
+        plan["load"]["cmdline"],
+        format!(
+            "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID={UUID} ro quiet reset_devices systemd.unit=kdump-tools-dump.service nr_cpus=1 irqpoll usbcore.nousb"
+        )
+    );
+    assert_eq!(plan["kdump"]["rebuild"], Value::Null);
+    host.write("/proc/sys/kernel/panic_on_oops", "0\n");
     assert_eq!(host.run("kdump-setup", &["start"]).code, 0);
     assert_eq!(host.calls()[0]["flags"], 2);
+    assert_eq!(host.calls()[1]["call"], "write_in_place");
     assert_eq!(host.read("/proc/sys/kernel/panic_on_oops"), "1\n");
     // USE_KDUMP=0: nothing to do.
     host.edit("/etc/default/kdump-tools", "USE_KDUMP=1", "USE_KDUMP=0");
     assert_eq!(dry_plan(&host)["action"], "skip");
     // An initrd that was never built is named with the fix.
-    let host = debian_kdump();
+    let host = Host::fixture("debian-kdump-tools");
     fs::remove_file(host.root().join("var/lib/kdump/initrd.img-6.1.0-28-amd64")).unwrap();
     let out = host.run("kdump-setup", &["start"]);
     assert_eq!(out.code, 5);
@@ -487,141 +462,4 @@ fn test_no_kdump_configuration_at_all() {
         "{}",
         out.stderr
     );
-}
-
-// ---------------------------------------------------------------------------
-// fastreboot
-
-#[test]
-fn test_fastreboot_yes_under_systemd() {
-    let host = Host::debian12();
-    host.write("/run/systemd/system/.keep", "");
-    let out = host.run("fastreboot", &["-y"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let calls = host.calls();
-    assert_eq!(calls[0]["call"], "file_load");
-    assert!(
-        calls[0]["kernel"]
-            .as_str()
-            .unwrap()
-            .ends_with("/boot/vmlinuz-6.1.0-28-amd64")
-    );
-    assert!(
-        calls[0]["initrd"]
-            .as_str()
-            .unwrap()
-            .ends_with("/boot/initrd.img-6.1.0-28-amd64")
-    );
-    assert_eq!(
-        calls[0]["cmdline"],
-        "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=7c1b5a3e-2f4d-4a6b-9c8e-1d2f3a4b5c6d ro"
-    );
-    assert_eq!(
-        calls[1],
-        serde_json::json!({"call": "run", "program": "systemctl", "args": ["kexec"], "env": []})
-    );
-}
-
-#[test]
-fn test_fastreboot_red_hat_names_remove_append_and_sysvinit() {
-    let host = rhel9();
-    let out = host.run(
-        "fastreboot",
-        &[
-            "--dry-run",
-            "--json",
-            "--remove",
-            "rhgb",
-            "--remove",
-            "resume",
-            "--append",
-            "console=ttyS0",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["kernel"], format!("/boot/vmlinuz-{VER}"));
-    assert_eq!(plan["initrd"], format!("/boot/initramfs-{VER}.img"));
-    let cmdline = plan["cmdline"].as_str().unwrap();
-    assert!(
-        cmdline.ends_with("rd.lvm.lv=rhel/swap quiet console=ttyS0"),
-        "{cmdline}"
-    );
-    assert!(
-        !cmdline.contains("rhgb") && !cmdline.contains("resume="),
-        "{cmdline}"
-    );
-    assert_eq!(plan["reboot"], "reboot");
-    // sysvinit: a one-shot marker lets the exec step kexec, then `reboot`.
-    let out = host.run("fastreboot", &["--yes"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(host.exists("/run/kexecctl/kexec-requested"));
-    assert_eq!(host.calls()[1]["program"], "reboot");
-}
-
-#[test]
-fn test_fastreboot_default_entry() {
-    let host = Host::debian12();
-    let out = host.run("fastreboot", &["--dry-run", "--json", "--default"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["kernel"], "/boot/vmlinuz-6.1.0-27-amd64");
-    assert_eq!(plan["entry"]["source"], "grub");
-}
-
-#[test]
-fn test_fastreboot_refuses_without_terminal() {
-    let host = Host::debian12();
-    let out = run(host.cmd("fastreboot", &[]).stdin(Stdio::null()));
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("use --yes"), "{}", out.stderr);
-    assert!(host.calls().is_empty());
-}
-
-/// Runs fastreboot under a pseudo-terminal (script(1)) answering `answer`.
-fn dialogue(host: &Host, answer: &str) -> Run {
-    let cmd = host.cmd("fastreboot", &[]);
-    let mut line = vec![cmd.get_program().to_string_lossy().into_owned()];
-    line.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
-    let mut script = Command::new("script");
-    script
-        .args(["-q", "-e", "-c", &shell_words::join(&line), "/dev/null"])
-        .env_clear()
-        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = script.spawn().expect("script(1) from bsdutils");
-    use std::io::Write;
-    std::thread::sleep(Duration::from_millis(300));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(answer.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap().into()
-}
-
-#[test]
-fn test_fastreboot_dialogue_through_a_pty() {
-    let host = Host::debian12();
-    let out = dialogue(&host, "n\n");
-    assert!(
-        out.stdout
-            .contains("Do you want to perform a fast reboot (without hardware reboot) ? (y/n)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("Fast reboot cancelled"),
-        "{}",
-        out.stdout
-    );
-    assert!(host.calls().is_empty());
-    let out = dialogue(&host, "y\n");
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    let calls = host.calls();
-    assert_eq!(calls[0]["call"], "file_load", "{calls:?}");
-    assert_eq!(calls[1]["call"], "run");
 }

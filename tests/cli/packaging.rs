@@ -5,14 +5,12 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::kexecctl;
+use crate::util::{kexecctl, personalities};
 
 fn read(path: &str) -> String {
     fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
-
-const PERSONALITIES: [&str; 4] = ["kexec-load", "coldreboot", "kdump-setup", "fastreboot"];
 
 #[test]
 fn test_versions_agree() {
@@ -44,15 +42,16 @@ fn test_every_personality_is_installed_and_documented() {
         .lines()
         .map(str::to_string)
         .collect();
-    assert_eq!(names, PERSONALITIES);
+    let personalities = personalities();
+    assert_eq!(names, personalities);
     let makefile = read("Makefile");
     let links = makefile
         .lines()
         .find_map(|l| l.strip_prefix("PERSONALITIES = "))
         .unwrap();
-    assert_eq!(links.split_whitespace().collect::<Vec<_>>(), PERSONALITIES);
+    assert_eq!(links.split_whitespace().collect::<Vec<_>>(), personalities);
     let spec = read("rpm/kexecctl.spec");
-    for name in PERSONALITIES.iter().chain(&["kexecctl"]) {
+    for name in personalities.iter().chain(&["kexecctl"]) {
         assert!(
             spec.contains(&format!("%{{_sbindir}}/{name}\n")),
             "spec lists {name}"
@@ -66,7 +65,7 @@ fn test_every_personality_is_installed_and_documented() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    for name in PERSONALITIES.iter().chain(&["kexecctl"]) {
+    for name in personalities.iter().chain(&["kexecctl"]) {
         let page = fs::read_to_string(tmp.path().join(format!("man8/{name}.8"))).unwrap();
         assert!(page.contains(&format!(".TH {name} 8")), "{name}.8");
     }

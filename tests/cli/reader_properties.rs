@@ -1,23 +1,33 @@
-//! Property tests of the configuration reader on hostile input: it must
-//! never panic, loop or overflow, and must answer invalid UTF-8 with a clear
-//! error. `PROPTEST_CASES` raises the number of cases for a long run.
+//! Property tests of the configuration reader on hostile input, in both
+//! dialects (dash and bash): it must never panic, loop or overflow, and must
+//! answer invalid UTF-8 with a clear error. `PROPTEST_CASES` raises the
+//! number of cases for a long run.
 
 use std::ffi::OsString;
 use std::path::Path;
 
-use kexecctl::config::Shell;
+use kexecctl::config::{Dialect, Shell};
 use kexecctl::error::ExitCode;
 use proptest::prelude::*;
 
-fn source(bytes: &[u8]) -> Result<(), kexecctl::error::Error> {
+fn source_as(dialect: Dialect, bytes: &[u8]) -> Result<(), kexecctl::error::Error> {
     let env = [(OsString::from("HOME"), OsString::from("/root"))];
-    let mut shell = Shell::new(env, || Ok("6.1.0-13-amd64".to_string()));
+    let mut shell = Shell::with_dialect(dialect, env, || Ok("6.1.0-13-amd64".to_string()));
     shell.source(Path::new("/etc/default/kexec"), bytes)
+}
+
+fn source(bytes: &[u8]) -> Result<(), kexecctl::error::Error> {
+    source_as(Dialect::Dash, bytes)
+}
+
+fn dialect() -> impl Strategy<Value = Dialect> {
+    prop::sample::select(vec![Dialect::Dash, Dialect::Bash])
 }
 
 /// Bytes drawn mostly from the characters that mean something to the shell.
 fn shellish() -> impl Strategy<Value = Vec<u8>> {
-    let alphabet: &[u8] = b"AB_x=$ {}()`'\"\\\n\t;:#~&|<>-+?%*@!0123456789uname -r";
+    let alphabet: &[u8] =
+        b"AB_x=$ {}()`'\"\\\n\t;:#~&|<>-+?%*@!0123456789uname -rdeclaretypset,.[]^";
     prop::collection::vec(prop::sample::select(alphabet), 0..200)
 }
 
@@ -25,8 +35,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
 
     #[test]
-    fn test_arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
-        match source(&bytes) {
+    fn test_arbitrary_bytes_never_panic(
+        d in dialect(),
+        bytes in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
+        match source_as(d, &bytes) {
             Ok(()) => prop_assert!(std::str::from_utf8(&bytes).is_ok()),
             Err(e) => {
                 prop_assert_eq!(e.code, ExitCode::NotConfigured);
@@ -40,8 +53,8 @@ proptest! {
     }
 
     #[test]
-    fn test_shell_like_input_never_panics(bytes in shellish()) {
-        if let Err(e) = source(&bytes) {
+    fn test_shell_like_input_never_panics(d in dialect(), bytes in shellish()) {
+        if let Err(e) = source_as(d, &bytes) {
             prop_assert_eq!(e.code, ExitCode::NotConfigured);
             prop_assert!(!e.message.is_empty());
         }
@@ -52,6 +65,9 @@ proptest! {
 fn test_deep_nesting_is_an_error_not_a_crash() {
     let deep = "A=".to_string() + &"${x:-\"".repeat(100_000);
     let err = source(deep.as_bytes()).unwrap_err();
+    assert!(err.message.contains("nested too deeply"), "{}", err.message);
+    let deep = "A=".to_string() + &"${x:-".repeat(100_000);
+    let err = source_as(Dialect::Bash, deep.as_bytes()).unwrap_err();
     assert!(err.message.contains("nested too deeply"), "{}", err.message);
 }
 

@@ -57,6 +57,47 @@ vm_kernel_setup() {
     vm_kernel="$dir/boot/vmlinuz-$vm_release"
 }
 
+# Debian's generic kernel (linux-image-amd64), which has the watchdog
+# drivers the cloud flavour lacks (i6300esb, iTCO_wdt), and the modules
+# named in "$@" with everything they depend on: sets vm_gkernel,
+# vm_grelease and vm_gmodules (a directory of .ko files plus "order", the
+# load order, dependencies first).
+vm_generic_kernel_setup() {
+    local meta versioned deb
+    meta=$(vm_fetch_deb linux-image-amd64)
+    versioned=$(dpkg-deb -f "$meta" Depends | tr ',' '\n' | sed -n 's/^ *\(linux-image-[0-9][^ ]*\).*/\1/p' | head -n 1)
+    [ -n "$versioned" ] || vm_die "linux-image-amd64 names no versioned kernel"
+    deb=$(vm_fetch_deb "$versioned")
+    vm_grelease=${versioned#linux-image-}
+    local dir="$vm_cache/kernel-$vm_grelease"
+    if [ ! -f "$dir/boot/vmlinuz-$vm_grelease" ] || [ ! -d "$dir/lib/modules" ]; then
+        rm -rf "$dir" && mkdir -p "$dir"
+        dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir" "./boot/vmlinuz-$vm_grelease" "./lib/modules"
+    fi
+    vm_gkernel="$dir/boot/vmlinuz-$vm_grelease"
+    vm_gmodules="$vm_work/modules-$vm_grelease"
+    rm -rf "$vm_gmodules" && mkdir -p "$vm_gmodules"
+    local tree="$dir/lib/modules/$vm_grelease/kernel" done=" " name
+    # visit NAME: its dependencies first (from the module's own modinfo
+    # section), then itself. Soft dependencies (crc32c for ext4) are named
+    # by the caller.
+    visit() {
+        local file dep
+        case "$done" in *" $1 "*) return ;; esac
+        done="$done$1 "
+        file=$(find "$tree" -name "$1.ko" -print -quit)
+        [ -n "$file" ] || vm_die "no module $1 in $versioned"
+        for dep in $(tr '\0' '\n' < "$file" | sed -n 's/^depends=//p' | tr ',' ' '); do
+            visit "$dep"
+        done
+        cp "$file" "$vm_gmodules/"
+        echo "$1" >> "$vm_gmodules/order"
+    }
+    for name in "$@"; do
+        visit "$name"
+    done
+}
+
 vm_busybox_setup() {
     local dir="$vm_cache/busybox"
     if [ ! -x "$dir/bin/busybox" ]; then
@@ -149,8 +190,19 @@ vm_run() {
     shift 3
     local log="$vm_work/$name.log"
     local args=(-m 1024 -smp 1 -nodefaults -display none -serial stdio
-        -kernel "$vm_kernel" -initrd "$vm_work/initrd.img"
+        -kernel "$vm_kernel" -initrd "${vm_initrd:-$vm_work/initrd.img}"
         -append "console=ttyS0 panic=-1 $append")
+    if [ "${vm_debugcon:-0}" = 1 ]; then
+        # The firmware's own log (SeaBIOS writes to port 0x402), timestamped
+        # like the serial lines in NAME.fw: its first line is the moment of
+        # every reset.
+        rm -f "$vm_work/$name.fw".{in,out}
+        mkfifo "$vm_work/$name.fw.in" "$vm_work/$name.fw.out"
+        args+=(-chardev "pipe,id=fw,path=$vm_work/$name.fw" -device isa-debugcon,iobase=0x402,chardev=fw)
+        while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}"; done \
+            < "$vm_work/$name.fw.out" > "$vm_work/$name.fw" &
+        vm_pids+=("$!")
+    fi
     local has_accel=0 a
     for a in "$@"; do [ "$a" = -accel ] && has_accel=1; done
     [ "$has_accel" = 1 ] || args=("${vm_accel[@]}" "${args[@]}")

@@ -50,10 +50,12 @@ docs: build
 install: all
 	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/kexecctl
 	for p in $(PERSONALITIES); do ln -sf kexecctl $(DESTDIR)$(SBINDIR)/$$p; done
-	install -D -m 0755 -t $(DESTDIR)$(SYSCONFDIR)/init.d etc/init.d/kexec-load etc/init.d/kexec etc/init.d/kdump
+	install -D -m 0755 -t $(DESTDIR)$(SYSCONFDIR)/init.d etc/init.d/kexec-load etc/init.d/kexec etc/init.d/kdump \
+		etc/init.d/kexecctl-confirm
 	install -D -m 0755 etc/kernel/postinst.d/kexecctl $(DESTDIR)$(SYSCONFDIR)/kernel/postinst.d/kexecctl
 	install -D -m 0755 etc/kernel/postrm.d/kexecctl $(DESTDIR)$(SYSCONFDIR)/kernel/postrm.d/kexecctl
-	install -D -m 0644 -t $(DESTDIR)$(UNITDIR) etc/systemd/system/kexec-load.service etc/systemd/system/kdump-setup.service
+	install -D -m 0644 -t $(DESTDIR)$(UNITDIR) etc/systemd/system/kexec-load.service etc/systemd/system/kdump-setup.service \
+		etc/systemd/system/kexecctl-confirm.service
 	install -D -m 0755 etc/systemd/system-shutdown/kexecctl $(DESTDIR)$(SHUTDOWNDIR)/kexecctl
 	install -D -m 0755 etc/kernel/install.d/60-kexecctl.install $(DESTDIR)$(KERNELINSTALLDIR)/60-kexecctl.install
 	install -D -m 0644 etc/default/kexec $(DESTDIR)$(DATADIR)/kexecctl/kexec.default

@@ -72,6 +72,34 @@ fn test_stop_loads_through_the_syscall_and_records_it() {
 }
 
 #[test]
+fn test_stop_leaves_grubenv_as_grub_would() {
+    // grub-reboot's next_entry: the load boots it, and the reboot after must
+    // not (GRUB consumes it on its way to the entry). A dry run writes nothing.
+    let host = Host::debian12();
+    host.grubenv(&[("saved_entry", "0"), ("next_entry", "1>1")]);
+    let out = host.run("kexec-load", &["--dry-run", "stop"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        host.read("/boot/grub/grubenv")
+            .contains("\nnext_entry=1>1\n")
+    );
+    let out = host.run("kexec-load", &["stop"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let env = host.read("/boot/grub/grubenv");
+    assert_eq!(env.len(), 1024);
+    assert!(
+        env.starts_with("# GRUB Environment Block\nsaved_entry=0\nnext_entry=\n#"),
+        "{env}"
+    );
+    assert!(
+        host.calls()[0]["cmdline"]
+            .as_str()
+            .unwrap()
+            .ends_with("ro single")
+    );
+}
+
+#[test]
 fn test_kernel_refusing_the_image() {
     let host = Host::debian12();
     let out = run(host

@@ -163,6 +163,31 @@ pub fn inspect(head: &[u8]) -> Format {
     Format::Unknown
 }
 
+/// How many bytes of an x86 bzImage hold its real-mode setup, where the
+/// version string lives (at most 64 setup sectors and the boot sector).
+pub const SETUP_LEN: usize = 65 * 512;
+
+/// The kernel release an x86 bzImage names in its setup header
+/// (`kernel_version`, protocol 2.00+: the offset of "6.1.0-28-amd64
+/// (debian-kernel@...) #1 SMP ..." minus 0x200), the string's first word
+/// — what `uname -r` prints once that kernel runs. `None` for other
+/// formats, or when `head` (the first [`SETUP_LEN`] bytes or more) does
+/// not hold it.
+pub fn bzimage_release(head: &[u8]) -> Option<String> {
+    if head.get(0x202..0x206) != Some(b"HdrS") || u16_at(head, 0x206)? < 0x0200 {
+        return None;
+    }
+    let offset = u16_at(head, 0x20e)? as usize;
+    if offset == 0 {
+        return None;
+    }
+    let text = head.get(offset + 0x200..)?;
+    let end = text.iter().position(|&b| b == 0 || b == b' ')?;
+    let release = std::str::from_utf8(&text[..end]).ok()?;
+    (!release.is_empty() && release.chars().all(|c| c.is_ascii_graphic()))
+        .then(|| release.to_string())
+}
+
 /// A minimal, valid x86_64 bzImage header for tests and fixtures:
 /// `len` bytes, boot protocol 2.15, 64-bit and above-4G load flags,
 /// `cmdline_size` 2048.
@@ -181,6 +206,23 @@ pub fn fake_bzimage(len: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_bzimage_release() {
+        let mut img = fake_bzimage(8192);
+        assert_eq!(bzimage_release(&img), None, "no kernel_version");
+        let text = b"6.12.57+deb13-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP\0";
+        img[0x20e..0x210].copy_from_slice(&0x1000u16.to_le_bytes());
+        img[0x1200..0x1200 + text.len()].copy_from_slice(text);
+        assert_eq!(
+            bzimage_release(&img).as_deref(),
+            Some("6.12.57+deb13-cloud-amd64")
+        );
+        // Cut short, or not a bzImage: nothing.
+        assert_eq!(bzimage_release(&img[..0x1205]), None);
+        img[0x202] = b'X';
+        assert_eq!(bzimage_release(&img), None);
+    }
 
     #[test]
     fn test_bzimage_header() {

@@ -73,8 +73,20 @@ pub enum Command {
     /// reservation, lockdown, the kexec guard (ready or not, and the fix),
     /// how this boot came up (kexec or firmware, confirmed or not, a failed
     /// attempt) and the quarantine. Exit 0 when a kexec kernel is loaded, 3
-    /// when not.
-    Status,
+    /// when not. With --expect-next or --expect-booted, a check for
+    /// orchestrators (a rolling reboot's pre-check and test command): exit 0
+    /// when every expectation is met, else 1 with the reason on one line of
+    /// stderr (3 while a kexec boot's confirmation is still to come).
+    Status {
+        /// Expect the next reboot to kexec (into this kernel release, as
+        /// `uname -r` prints it, read from the kernel image).
+        #[arg(long, value_name = "RELEASE", num_args = 0..=1, default_missing_value = "")]
+        expect_next: Option<String>,
+        /// Expect this boot to have come through kexec (into this release),
+        /// and its guarded kexec attempt, if any, to be confirmed.
+        #[arg(long, value_name = "RELEASE", num_args = 0..=1, default_missing_value = "")]
+        expect_booted: Option<String>,
+    },
     /// The kexec guard's part of the exec step alone: arm the watchdog for
     /// a kexec another program makes (systemd-shutdown's kexec verb runs
     /// it from kexecctl's hook). When the guard is required and cannot
@@ -121,7 +133,7 @@ impl Command {
             Command::Load { .. } => "load",
             Command::Unload => "unload",
             Command::Exec { .. } => "exec",
-            Command::Status => "status",
+            Command::Status { .. } => "status",
             Command::Arm => "arm",
             Command::Confirm => "confirm",
             Command::ClearQuarantine => "clear-quarantine",
@@ -190,7 +202,10 @@ fn run(cli: Cli, system: &dyn System) -> i32 {
             Command::Load { force } => load(ctx, out, system, force),
             Command::Unload => unload(ctx, out, system),
             Command::Exec { force } => exec(ctx, out, system, force),
-            Command::Status => status(ctx, out),
+            Command::Status {
+                expect_next,
+                expect_booted,
+            } => status(ctx, out, expect_next, expect_booted),
             Command::Arm => arm(ctx, out, system),
             Command::Confirm => confirm(ctx, out, system),
             Command::ClearQuarantine => clear_quarantine(ctx, out, system),
@@ -414,7 +429,17 @@ struct SystemFacts<'a> {
     secure_boot: Option<bool>,
 }
 
-fn status(ctx: &Ctx, out: &Output) -> Result<i32> {
+/// An `--expect-*` value: empty means any release.
+fn wanted(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+fn status(
+    ctx: &Ctx,
+    out: &Output,
+    expect_next: Option<String>,
+    expect_booted: Option<String>,
+) -> Result<i32> {
     let facts = Facts::read(ctx);
     let settings = KexecSettings::read(&ctx.root);
     let guard = settings
@@ -447,6 +472,7 @@ fn status(ctx: &Ctx, out: &Output) -> Result<i32> {
             plan::reboot::NextReboot {
                 via: "firmware",
                 kernel: None,
+                release: None,
                 cmdline: None,
                 entry: None,
                 reason: format!("the configuration cannot be read: {e}"),
@@ -454,6 +480,13 @@ fn status(ctx: &Ctx, out: &Output) -> Result<i32> {
             Some(e),
         ),
     };
+    let mut next = next;
+    if next.via == "kexec" {
+        next.release = next
+            .kernel
+            .as_ref()
+            .and_then(|k| crate::facts::running::image_release(&ctx.root, k));
+    }
     let record = facts.record.as_ref().filter(|_| facts.kexec.loaded);
     let mib = facts.kexec.crash_size.map(|b| b / (1024 * 1024));
     out.put(
@@ -510,7 +543,13 @@ fn status(ctx: &Ctx, out: &Output) -> Result<i32> {
     }
     match &next.kernel {
         Some(k) if next.via == "kexec" => {
-            out.line(format!("next reboot:   kexec into {}", k.display()));
+            out.line(format!(
+                "next reboot:   kexec into {}{}",
+                k.display(),
+                next.release
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" ({r})"))
+            ));
         }
         _ => out.line(format!("next reboot:   {}", next.via)),
     }
@@ -541,5 +580,32 @@ fn status(ctx: &Ctx, out: &Output) -> Result<i32> {
     if let Some(e) = settings_error {
         log::warn!("{e}");
     }
-    Ok(if facts.kexec.loaded { 0 } else { 3 })
+    let mut expectations = Vec::new();
+    if expect_next.is_some() {
+        expectations.push(plan::expect::next(&next, wanted(&expect_next)));
+    }
+    if expect_booted.is_some() {
+        expectations.push(plan::expect::booted(&last_boot, wanted(&expect_booted)));
+    }
+    if expectations.is_empty() {
+        return Ok(if facts.kexec.loaded { 0 } else { 3 });
+    }
+    for e in &expectations {
+        out.line(format!(
+            "{:<15}{}: {}",
+            format!("expect {}:", e.check),
+            if e.met { "met" } else { "NOT MET" },
+            e.reason
+        ));
+    }
+    out.put("expect", &expectations);
+    // The first unmet expectation ends the check; one that is only pending
+    // (exit 3) gives way to one that failed for good (exit 1).
+    let mut unmet: Vec<&plan::expect::Expectation> =
+        expectations.iter().filter(|e| !e.met).collect();
+    unmet.sort_by_key(|e| e.pending);
+    match unmet.first().and_then(|e| e.error()) {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
 }

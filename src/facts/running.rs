@@ -8,9 +8,12 @@
 //! comes from `/etc/sysconfig/kdump` (kdumpctl's `KDUMP_BOOTDIR`,
 //! `KDUMP_IMG`), in kdump-utils v1.0.61's order.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+use crate::root::Root;
 
 /// `BOOT_IMAGE=(hd0,gpt2)/vmlinuz-6.1.0-28-amd64` as GRUB passes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,6 +41,30 @@ pub fn boot_image(cmdline: &str) -> Option<BootImage> {
     Some(BootImage {
         device: None,
         path: value.to_string(),
+    })
+}
+
+/// The release a kernel image will run as (`uname -r` once booted), for
+/// orchestrators comparing it with the kernel they expect: the version
+/// string of an x86 bzImage's setup header, else the name's
+/// `vmlinuz-RELEASE` / `vmlinux-RELEASE` (of a link's target). `kernel` is a path inside the
+/// root; `None` when neither tells.
+pub fn image_release(root: &Root, kernel: &Path) -> Option<String> {
+    let host = root.host(kernel);
+    let mut head = Vec::new();
+    if let Ok(file) = std::fs::File::open(&host) {
+        let _ = file
+            .take(crate::image::SETUP_LEN as u64)
+            .read_to_end(&mut head);
+    }
+    crate::image::bzimage_release(&head).or_else(|| {
+        // The link's target names it (`/vmlinuz -> boot/vmlinuz-…`).
+        let name = host.file_name()?.to_str()?;
+        ["vmlinuz-", "vmlinux-"]
+            .iter()
+            .find_map(|p| name.strip_prefix(p))
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
     })
 }
 

@@ -9,9 +9,11 @@
 //!
 //! One planner per concern: [`reboot`] (kexec-load, kexecctl
 //! load/unload/exec/status, coldreboot), [`kdump`] (kdump-setup),
-//! [`fastreboot`], and [`guard`] (the watchdog-guarded kexec: attempts,
-//! arming, confirmation, quarantine).
+//! [`fastreboot`], [`guard`] (the watchdog-guarded kexec: attempts,
+//! arming, confirmation, quarantine), and [`expect`] (an orchestrator's
+//! expectations of a reboot, for `status --expect-*`).
 
+pub mod expect;
 pub mod fastreboot;
 pub mod guard;
 pub mod kdump;

@@ -303,6 +303,9 @@ pub struct NextReboot {
     pub via: &'static str,
     /// The kernel a kexec boots (inside the root), when known.
     pub kernel: Option<PathBuf>,
+    /// The release that kernel runs as (`uname -r`), read from the image
+    /// by the caller (planners read no files); `None` when unknown.
+    pub release: Option<String>,
     pub cmdline: Option<String>,
     /// The boot entry's `>` path, when the kernel comes from one.
     pub entry: Option<String>,
@@ -314,6 +317,7 @@ impl NextReboot {
         NextReboot {
             via: "firmware",
             kernel: None,
+            release: None,
             cmdline: None,
             entry: None,
             reason: reason.into(),
@@ -337,6 +341,7 @@ pub fn next_reboot(
         let kexec = |reason: String| NextReboot {
             via: "kexec",
             kernel: facts.record.as_ref().map(|r| r.kernel.clone()),
+            release: None,
             cmdline: facts.record.as_ref().map(|r| r.cmdline.clone()),
             entry: facts.record.as_ref().and_then(|r| r.entry.clone()),
             reason,
@@ -379,6 +384,7 @@ pub fn next_reboot(
         }) => NextReboot {
             via: "kexec",
             kernel: Some(load.kernel.clone()),
+            release: None,
             cmdline: Some(load.cmdline.clone()),
             entry: load.entry.as_ref().map(|e| e.path.clone()),
             reason: "kexec-load loads it at shutdown (LOAD_KEXEC is \"true\")".into(),

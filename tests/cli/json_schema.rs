@@ -323,3 +323,23 @@ fn test_guard_commands_follow_the_schema() {
     host.kexec_config("KEXECCTL_WATCHDOG_TIMEOUT=x\n");
     assert_eq!(json(&host, "kexecctl", &["status"])["guard"], Value::Null);
 }
+
+#[test]
+fn test_status_expectations_follow_the_schema() {
+    use crate::watchdog::{boot, guarded_host};
+    let host = guarded_host("KEXECCTL_WATCHDOG_TIMEOUT=60\n", "0");
+    let met = json(&host, "kexecctl", &["status", "--expect-next"]);
+    assert_eq!(met["expect"][0]["met"], true);
+    let unmet = json(
+        &host,
+        "kexecctl",
+        &["status", "--expect-next=0.0", "--expect-booted"],
+    );
+    assert_eq!(unmet["expect"].as_array().unwrap().len(), 2);
+    json(&host, "kexec-load", &["stop"]);
+    let cmdline = host.calls()[0]["cmdline"].as_str().unwrap().to_string();
+    boot(&host, "boot-2", &cmdline);
+    let pending = json(&host, "kexecctl", &["status", "--expect-booted"]);
+    assert_eq!(pending["exit_code"], 3);
+    assert_eq!(pending["error"]["kind"], "unimplemented");
+}

@@ -25,6 +25,8 @@ mod hostile;
 mod grub_oracle;
 // Every command's --json output follows docs/json-schema.json.
 mod json_schema;
+// Rolling kexec reboots: status --expect-next / --expect-booted, releases.
+mod fleet;
 // kdump-setup against kdump-utils' own prepare_cmdline (recorded answers).
 mod kdump_oracle;
 // kdump-setup on Red Hat and Debian kdump-tools trees.

@@ -100,7 +100,10 @@ fn init_logging(personality: &'static str, global: &GlobalArgs) {
         _ => LevelFilter::Trace,
     };
     // No timestamps or module paths: journald adds its own, and admins read
-    // these lines. Only our own crate logs.
+    // these lines. Only our own crate logs. When stderr is the journal, a
+    // `<N>` prefix gives each line its syslog priority (systemd's
+    // SyslogLevelPrefix=, on by default), so errors are found with `-p err`.
+    let journal = stderr_is_journal();
     let _ = env_logger::Builder::new()
         .filter_level(LevelFilter::Off)
         .filter_module("kexecctl", level)
@@ -111,9 +114,37 @@ fn init_logging(personality: &'static str, global: &GlobalArgs) {
                 log::Level::Warn => "warning: ",
                 _ => "",
             };
-            writeln!(buf, "{personality}: {level}{}", record.args())
+            let priority = match (journal, record.level()) {
+                (false, _) => "",
+                (true, log::Level::Error) => "<3>",
+                (true, log::Level::Warn) => "<4>",
+                (true, log::Level::Info) => "<6>",
+                (true, _) => "<7>",
+            };
+            writeln!(buf, "{priority}{personality}: {level}{}", record.args())
         })
         .try_init();
+}
+
+/// Whether stderr is connected to systemd's journal: `$JOURNAL_STREAM`
+/// names the stream's device and inode, and stderr must still be it (a
+/// redirection in between makes it something else).
+pub fn stderr_is_journal() -> bool {
+    static JOURNAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *JOURNAL.get_or_init(stderr_is_journal_now)
+}
+
+fn stderr_is_journal_now() -> bool {
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let Ok(stat) = nix::sys::stat::fstat(std::io::stderr()) else {
+        return false;
+    };
+    dev.parse::<u64>().ok() == Some(stat.st_dev) && ino.parse::<u64>().ok() == Some(stat.st_ino)
 }
 
 /// How an unknown action is answered: the legacy script's usage line and

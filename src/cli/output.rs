@@ -98,7 +98,13 @@ impl Output {
         let code = match &result {
             Ok(code) => *code,
             Err(e) => {
-                eprintln!("{personality}: {e}");
+                // The error priority for the journal (see init_logging).
+                let priority = if super::stderr_is_journal() {
+                    "<3>"
+                } else {
+                    ""
+                };
+                eprintln!("{priority}{personality}: {e}");
                 e.code.code()
             }
         };

@@ -429,3 +429,36 @@ fn test_a_root_tree_never_loads_into_this_machine() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("would load"), "{}", out.stdout);
 }
+
+#[test]
+fn test_errors_carry_their_priority_when_stderr_is_the_journal() {
+    // Under systemd, stderr is a journal stream named by $JOURNAL_STREAM
+    // (device:inode); a `<3>` prefix files the line at error priority, so
+    // `journalctl -p err` finds kexecctl-confirm's failed-kexec report.
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr");
+    let run_with = |stream: Option<String>| {
+        let file = fs::File::create(&log).unwrap();
+        let meta = file.metadata().unwrap();
+        let mut cmd = kexecctl();
+        cmd.args(["--root", "/nonexistent-root", "status"])
+            .stderr(Stdio::from(file))
+            .stdout(Stdio::null());
+        match stream {
+            Some(s) => cmd.env("JOURNAL_STREAM", s),
+            None => cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino())),
+        };
+        cmd.status().unwrap();
+        fs::read_to_string(&log).unwrap()
+    };
+    assert_eq!(
+        run_with(None),
+        "<3>kexecctl: --root /nonexistent-root: not a directory\n"
+    );
+    // Another stream (stderr redirected elsewhere): no prefix.
+    assert_eq!(
+        run_with(Some("1:2".into())),
+        "kexecctl: --root /nonexistent-root: not a directory\n"
+    );
+}

@@ -210,19 +210,8 @@ fn test_sigterm_in_the_middle_of_a_load_leaves_a_whole_state() {
 /// succeeds stayed within the bound.
 fn within_address_space(cmd: &Command, mib: u64) -> Command {
     crate::util::require_program("prlimit", "util-linux");
-    let mut wrapped = Command::new("prlimit");
-    wrapped
-        .arg(format!("--as={}", mib << 20))
-        .arg("--")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (name, value) in cmd.get_envs() {
-        match value {
-            Some(value) => wrapped.env(name, value),
-            None => wrapped.env_remove(name),
-        };
-    }
-    wrapped
+    let limit = format!("--as={}", mib << 20);
+    crate::util::wrapped(&["prlimit", &limit, "--"], cmd, false)
 }
 
 #[test]

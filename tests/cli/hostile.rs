@@ -30,16 +30,16 @@ fn calls(host: &Host) -> Vec<String> {
 fn bounded(cmd: &Command, secs: u32, mib: u64) -> Run {
     crate::util::require_program("timeout", "coreutils");
     crate::util::require_program("prlimit", "util-linux");
-    let mut wrapped = Command::new("timeout");
-    wrapped
-        .args(["--kill-after=5", &secs.to_string(), "prlimit"])
-        .arg(format!("--as={}", mib << 20))
-        .arg("--")
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .env_clear()
-        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
-    let out = run(&mut wrapped);
+    let (secs_arg, limit) = (secs.to_string(), format!("--as={}", mib << 20));
+    let wrapper = [
+        "timeout",
+        "--kill-after=5",
+        &secs_arg,
+        "prlimit",
+        &limit,
+        "--",
+    ];
+    let out = run(&mut crate::util::wrapped(&wrapper, cmd, true));
     assert_ne!(out.code, 124, "hung: killed after {secs} s: {}", out.stderr);
     assert_ne!(out.code, 137, "hung: killed after {secs} s: {}", out.stderr);
     out
@@ -709,14 +709,16 @@ fn test_read_only_boot_when_grubenv_must_be_written_unloads_the_kernel() {
         b = boot.display()
     );
     let cmd = host.cmd("kexec-load", &["stop"]);
-    let mut wrapped = Command::new("unshare");
-    wrapped
-        .args(["--mount", "--propagation", "private", "sh", "-c", &inner])
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .env_clear()
-        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
-    let out = run(&mut wrapped);
+    let wrapper = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &inner,
+    ];
+    let out = run(&mut crate::util::wrapped(&wrapper, &cmd, true));
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains(

@@ -394,17 +394,16 @@ fn test_a_root_tree_never_loads_into_this_machine() {
     let host = Host::debian12();
     host.sysvinit_runlevel_6();
     let unprivileged = |cmd: Command| {
-        let mut wrapped = Command::new("setpriv");
-        wrapped
-            .args(["--bounding-set=-sys_boot", "--inh-caps=-sys_boot", "--"])
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        for (name, value) in cmd.get_envs() {
-            if let Some(value) = value {
-                wrapped.env(name, value);
-            }
-        }
-        wrapped
+        crate::util::wrapped(
+            &[
+                "setpriv",
+                "--bounding-set=-sys_boot",
+                "--inh-caps=-sys_boot",
+                "--",
+            ],
+            &cmd,
+            false,
+        )
     };
     for (personality, args) in [
         ("kexecctl", &["load", "--force"][..]),

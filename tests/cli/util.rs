@@ -455,3 +455,25 @@ pub fn corpus(name: &str) -> String {
 pub fn bzimage() -> Vec<u8> {
     fs::read(manifest_dir().join("examples/debian-12/boot/vmlinuz-6.1.0-28-amd64")).unwrap()
 }
+
+/// `cmd` run through a wrapper program (`prlimit --as=…`, `setpriv …`,
+/// `unshare … sh -c …`): the wrapper and its arguments, then `cmd`'s
+/// program and arguments, with the environment `cmd` set (`clear_env`:
+/// nothing else inherited).
+pub fn wrapped(wrapper: &[&str], cmd: &Command, clear_env: bool) -> Command {
+    let mut outer = Command::new(wrapper[0]);
+    outer
+        .args(&wrapper[1..])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if clear_env {
+        outer.env_clear();
+    }
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => outer.env(name, value),
+            None => outer.env_remove(name),
+        };
+    }
+    outer
+}

@@ -79,7 +79,10 @@ pub enum Command {
     /// stderr (3 while a kexec boot's confirmation is still to come).
     Status {
         /// Expect the next reboot to kexec (into this kernel release, as
-        /// `uname -r` prints it, read from the kernel image).
+        /// `uname -r` prints it, read from the kernel image): the kernel
+        /// kexec-load would load at shutdown, which must pass the checks it
+        /// runs before loading (image format, room for the command line,
+        /// lockdown).
         #[arg(long, value_name = "RELEASE", num_args = 0..=1, default_missing_value = "")]
         expect_next: Option<String>,
         /// Expect this boot to have come through kexec (into this release),
@@ -462,7 +465,12 @@ fn status(
                 plan::reboot::needs_boot_entry(&settings, &facts, &intent),
             )
             .and_then(|boot| plan::reboot::load_for_reboot(&settings, &facts, &intent, &boot))
-            .and_then(|plan| cli::guarded_load(ctx, plan, &settings, &facts));
+            .and_then(|plan| cli::guarded_load(ctx, plan, &settings, &facts))
+            // The checks kexec-load runs on the image before loading it (its
+            // format, the command line's room in it, lockdown): a kernel they
+            // refuse makes the next reboot a firmware one, and an orchestrator's
+            // pre-check should hear it before the reboot, not after.
+            .and_then(|plan| crate::act::prepare(ctx, &plan, &facts).map(|_| plan));
             (
                 plan::reboot::next_reboot(&settings, &facts, stop_runs, &planned),
                 None,

@@ -99,6 +99,30 @@ fn test_expect_next() {
     );
     assert_eq!(json["expect"][0]["met"], false);
     assert_eq!(json["error"]["kind"], "failure");
+    // A kernel kexec-load would refuse at shutdown (its setup header leaves
+    // no room for the command line): the pre-check hears it before the
+    // reboot, with the loader's reason, instead of a cold boot after it.
+    let mut cramped = kernel_naming("6.1.0-27-amd64");
+    cramped[0x238..0x23c].copy_from_slice(&32u32.to_le_bytes());
+    host.write_bytes(NEXT, &cramped);
+    let (out, json) = status(&host, &["--expect-next"]);
+    assert_fails(
+        &out,
+        1,
+        &format!(
+            "the next reboot goes through the firmware, not kexec: loading at shutdown would \
+             fail: {NEXT}: the command line is"
+        ),
+    );
+    assert!(
+        out.stderr.contains("accepts at most 1 through kexec"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(json["next_reboot"]["via"], "firmware");
+    let text = host.run("kexecctl", &["status"]).stdout;
+    assert!(text.contains("accepts at most 1 through kexec"), "{text}");
+    host.write_bytes(NEXT, &kernel_naming("6.1.0-27-amd64"));
     // coldreboot's marker: the reason is status' own.
     host.write("/run/kexecctl/cold-reboot", "");
     let (out, _) = status(&host, &["--expect-next"]);

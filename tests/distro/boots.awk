@@ -2,7 +2,7 @@
 # boots, one output line per kernel start, tab-separated:
 #   seg via kernel dtboot unclean fsck go_t go_cmd up_t cmdline
 #   plan_kernel plan_cmdline grubenv_first grubenv_last loaded grub_title end
-#   target final kcmdline
+#   target final kcmdline start_t down_t
 # via: firmware (GRUB ran since the previous kernel), crash (the previous
 # kernel triggered a crash and no firmware ran) or kexec. unclean: the
 # kernel or fsck replayed a journal or cleaned orphans before the system
@@ -11,18 +11,20 @@
 # final: systemd-shutdown's last word ("Rebooting.", "Rebooting with
 # kexec.", ...), absent when something kexec'd before it spoke. kcmdline:
 # the command line as the kernel printed it (for boots with no DT lines,
-# such as kdump's capture kernel).
+# such as kdump's capture kernel). start_t: when the kernel printed its
+# version; down_t: when it jumped to the next ("kexec_core: Starting new
+# kernel") or reset the machine ("reboot: Restarting system").
 # Empty fields are "-".
 BEGIN { OFS = "\t" }
 function reset() {
     kernel = dtboot = go_t = go_cmd = up_t = cmdline = plan_kernel = plan_cmdline = "-"
     grubenv_first = grubenv_last = loaded = ending = target = final = kcmdline = "-"
-    unclean = 0; fsck = "-"; up = 0
+    unclean = 0; fsck = "-"; up = 0; start_t = down_t = "-"
 }
 function flush() {
     if (seg) print seg, via, kernel, dtboot, unclean, fsck, go_t, go_cmd, up_t, cmdline,
         plan_kernel, plan_cmdline, grubenv_first, grubenv_last, loaded, grub_title, ending,
-        target, final, kcmdline
+        target, final, kcmdline, start_t, down_t
 }
 function after(s, prefix) { return substr(s, index(s, prefix) + length(prefix)) }
 function json(s, key,    v) {
@@ -48,12 +50,14 @@ function json(s, key,    v) {
         grub_title = fw ? pending_title : "-"
         fw = 0; crashed = 0; pending_title = "-"
         reset()
+        start_t = t
         kernel = after(line, "Linux version ")
         sub(/ .*/, "", kernel)
         next
     }
     if (!seg) next
     if (line ~ /sysrq: Trigger a crash/) crashed = 1
+    if (line ~ /kexec_core: Starting new kernel|reboot: Restarting system/) down_t = t
     if (kcmdline == "-" && line ~ /\] Command line: /) kcmdline = after(line, "] Command line: ")
     if (line ~ /reboot: System halted/) ending = "halted"
     if (line ~ /reboot: Power down/) ending = "powered-off"

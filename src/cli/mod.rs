@@ -114,16 +114,24 @@ fn init_logging(personality: &'static str, global: &GlobalArgs) {
                 log::Level::Warn => "warning: ",
                 _ => "",
             };
-            let priority = match (journal, record.level()) {
-                (false, _) => "",
-                (true, log::Level::Error) => "<3>",
-                (true, log::Level::Warn) => "<4>",
-                (true, log::Level::Info) => "<6>",
-                (true, _) => "<7>",
+            let priority = if journal {
+                journal_priority(record.level())
+            } else {
+                ""
             };
             writeln!(buf, "{priority}{personality}: {level}{}", record.args())
         })
         .try_init();
+}
+
+/// The `<N>` syslog priority prefix of a line at `level` (SyslogLevelPrefix=).
+pub fn journal_priority(level: log::Level) -> &'static str {
+    match level {
+        log::Level::Error => "<3>",
+        log::Level::Warn => "<4>",
+        log::Level::Info => "<6>",
+        _ => "<7>",
+    }
 }
 
 /// Whether stderr is connected to systemd's journal: `$JOURNAL_STREAM`

@@ -100,7 +100,7 @@ impl Output {
             Err(e) => {
                 // The error priority for the journal (see init_logging).
                 let priority = if super::stderr_is_journal() {
-                    "<3>"
+                    super::journal_priority(log::Level::Error)
                 } else {
                     ""
                 };
